@@ -2,6 +2,7 @@ package resolver
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -195,3 +196,5 @@ const MaxCNAMEs = 8
 func Fqdn(name string) string {
 	return dns.Fqdn(strings.ToLower(name))
 }
+
+func asError(err error, target **Error) bool { return errors.As(err, target) }

@@ -1,0 +1,152 @@
+package resolver
+
+import (
+	"context"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/miekg/dns"
+)
+
+// LookupMX looks up the MX RRset of domain. A domain without MX records
+// returns an empty slice and the Answer (NODATA or NXDOMAIN); the caller
+// decides what that means (RFC 5321 5.1, RFC 7505).
+func LookupMX(ctx context.Context, r Resolver, domain string) ([]*dns.MX, *Answer, error) {
+	a, err := r.Lookup(ctx, domain, dns.TypeMX)
+	if err != nil {
+		return nil, nil, err
+	}
+	return typed[*dns.MX](a), a, nil
+}
+
+// LookupTLSA looks up the TLSA RRset at _port._tcp.host (RFC 7672 2.2.3).
+// A CNAME at that name is followed; the caller keeps host as the TLSA base
+// domain either way.
+func LookupTLSA(ctx context.Context, r Resolver, port int, host string) ([]*dns.TLSA, *Answer, error) {
+	name := "_" + strconv.Itoa(port) + "._tcp." + strings.TrimSuffix(host, ".")
+	a, err := r.Lookup(ctx, name, dns.TypeTLSA)
+	if err != nil {
+		return nil, nil, err
+	}
+	return typed[*dns.TLSA](a), a, nil
+}
+
+// LookupTXT looks up the TXT RRset of name and returns one string per
+// record, its character-strings joined with nothing between (RFC 8461 3.1,
+// RFC 8460 3).
+func LookupTXT(ctx context.Context, r Resolver, name string) ([]string, *Answer, error) {
+	a, err := r.Lookup(ctx, name, dns.TypeTXT)
+	if err != nil {
+		return nil, nil, err
+	}
+	txts := typed[*dns.TXT](a)
+	out := make([]string, len(txts))
+	for i, t := range txts {
+		out[i] = strings.Join(t.Txt, "")
+	}
+	return out, a, nil
+}
+
+// LookupAddrs looks up the A and AAAA RRsets of host concurrently.
+//
+// The returned Answer describes both: Type is A, CNAMEs is the chain of
+// whichever lookup followed one, TTL the smaller, Security the worse of the
+// two, and NXDomain is true only when both say so.
+//
+// If both lookups fail, or either fails with a DNSSEC or protocol error
+// (KindBogus, KindIndeterminate, KindMalformed, KindLoop), the error is
+// returned: a forged or broken answer must stop delivery to this host
+// (RFC 7672 2.1.2). A transient failure of one family (SERVFAIL, timeout,
+// refused, network) while the other returned addresses yields those
+// addresses, as MTAs do with hosts that mishandle AAAA queries; the
+// security of the answer is then that of the successful lookup alone.
+func LookupAddrs(ctx context.Context, r Resolver, host string) ([]netip.Addr, *Answer, error) {
+	type res struct {
+		a   *Answer
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		a, err := r.Lookup(ctx, host, dns.TypeAAAA)
+		ch <- res{a, err}
+	}()
+	a4, err4 := r.Lookup(ctx, host, dns.TypeA)
+	r6 := <-ch
+	a6, err6 := r6.a, r6.err
+
+	if err4 != nil && err6 != nil {
+		return nil, nil, err4
+	}
+	for _, err := range []error{err4, err6} {
+		if err != nil && !transient(err) {
+			return nil, nil, err
+		}
+	}
+	var addrs []netip.Addr
+	add := func(a *Answer) {
+		if a == nil {
+			return
+		}
+		for _, rr := range a.Records {
+			var ip []byte
+			switch v := rr.(type) {
+			case *dns.A:
+				ip = v.A.To4()
+			case *dns.AAAA:
+				ip = v.AAAA.To16()
+			}
+			if ad, ok := netip.AddrFromSlice(ip); ok {
+				addrs = append(addrs, ad)
+			}
+		}
+	}
+	add(a4)
+	add(a6)
+	if err4 != nil || err6 != nil {
+		if len(addrs) == 0 {
+			if err4 != nil {
+				return nil, nil, err4
+			}
+			return nil, nil, err6
+		}
+		if a4 == nil {
+			a4 = a6
+		}
+		out := *a4
+		out.Type = dns.TypeA
+		out.Records = nil
+		return addrs, &out, nil
+	}
+	out := *a4
+	if len(out.CNAMEs) == 0 {
+		out.CNAMEs = a6.CNAMEs
+	}
+	out.TTL = min(a4.TTL, a6.TTL)
+	out.Security = a4.Security.Worse(a6.Security)
+	out.NXDomain = a4.NXDomain && a6.NXDomain
+	out.Records = nil
+	return addrs, &out, nil
+}
+
+func transient(err error) bool {
+	var e *Error
+	if !asError(err, &e) {
+		return false
+	}
+	switch e.Kind {
+	case KindServFail, KindTimeout, KindRefused, KindNetwork:
+		return true
+	}
+	return false
+}
+
+func typed[T dns.RR](a *Answer) []T {
+	out := make([]T, 0, len(a.Records))
+	for _, rr := range a.Records {
+		if v, ok := rr.(T); ok {
+			out = append(out, v)
+		}
+	}
+	return out
+}

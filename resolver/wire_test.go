@@ -1,0 +1,104 @@
+package resolver
+
+import (
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/miekg/dns"
+)
+
+// wireServer is a programmable DNS server on real loopback sockets (UDP and
+// TCP on one port) for tests of the wire behaviour of Stub and Cache that
+// need replies no well-behaved server would send.
+type wireServer struct {
+	Addr    string
+	queries atomic.Int64
+	udp     atomic.Int64
+	mu      sync.Mutex
+	handle  func(w dns.ResponseWriter, q *dns.Msg)
+}
+
+func newWireServer(t testing.TB, handle func(w dns.ResponseWriter, q *dns.Msg)) *wireServer {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", pc.LocalAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &wireServer{Addr: pc.LocalAddr().String(), handle: handle}
+	h := dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
+		s.queries.Add(1)
+		if w.LocalAddr().Network() == "udp" {
+			s.udp.Add(1)
+		}
+		s.mu.Lock()
+		f := s.handle
+		s.mu.Unlock()
+		f(w, q)
+	})
+	us := &dns.Server{PacketConn: pc, Handler: h}
+	ts := &dns.Server{Listener: l, Handler: h}
+	go us.ActivateAndServe()
+	go ts.ActivateAndServe()
+	t.Cleanup(func() { us.Shutdown(); ts.Shutdown() })
+	return s
+}
+
+// reply builds a response to q with the given records in the answer
+// section.
+func reply(q *dns.Msg, rcode int, ad bool, rrs ...string) *dns.Msg {
+	m := new(dns.Msg)
+	m.SetRcode(q, rcode)
+	m.RecursionAvailable = true
+	m.AuthenticatedData = ad
+	for _, s := range rrs {
+		rr, err := dns.NewRR(s)
+		if err != nil {
+			panic(err)
+		}
+		if _, ok := rr.(*dns.SOA); ok {
+			m.Ns = append(m.Ns, rr)
+			continue
+		}
+		m.Answer = append(m.Answer, rr)
+	}
+	return m
+}
+
+// zone answers from a map of "name type" -> records, NXDOMAIN for names
+// absent from names, NODATA (with an SOA) otherwise.
+func zone(ad bool, data map[string][]string) func(w dns.ResponseWriter, q *dns.Msg) {
+	return func(w dns.ResponseWriter, q *dns.Msg) {
+		qq := q.Question[0]
+		key := qq.Name + " " + dns.TypeToString[qq.Qtype]
+		if rrs, ok := data[key]; ok {
+			w.WriteMsg(reply(q, dns.RcodeSuccess, ad, rrs...))
+			return
+		}
+		soa := "test. 300 IN SOA ns.test. h.test. 1 3600 600 86400 60"
+		for k := range data {
+			if len(k) > len(qq.Name) && k[:len(qq.Name)+1] == qq.Name+" " {
+				w.WriteMsg(reply(q, dns.RcodeSuccess, ad, soa))
+				return
+			}
+		}
+		w.WriteMsg(reply(q, dns.RcodeNameError, ad, soa))
+	}
+}
+
+// deadAddr returns a loopback UDP address nothing listens on: queries to it
+// fail at once with "connection refused".
+func deadAddr(t testing.TB) string {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := pc.LocalAddr().String()
+	pc.Close()
+	return a
+}
