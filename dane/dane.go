@@ -1,0 +1,314 @@
+package dane
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"github.com/miekg/dns"
+
+	"github.com/smtptls/smtptls/internal/dnsname"
+	"github.com/smtptls/smtptls/resolver"
+	"github.com/smtptls/smtptls/tlsverify"
+)
+
+// Level is what a host's TLSA records oblige a sender to do (RFC 7672 2.2).
+type Level uint8
+
+const (
+	// None: no secure TLSA RRset (insecure, or securely denied). Use
+	// opportunistic TLS as without DANE; MTA-STS may still apply.
+	None Level = iota
+	// Encrypt: the TLSA RRset is secure but none of its records is usable.
+	// TLS is mandatory and cleartext forbidden; the certificate is not
+	// authenticated (RFC 7672 2.2, 3.1.3).
+	Encrypt
+	// Authenticate: the secure TLSA RRset has usable records. TLS is
+	// mandatory and the server must authenticate with them; on failure
+	// the sender must not deliver to this host (RFC 7672 2.2).
+	Authenticate
+)
+
+// String returns "none", "encrypt" or "authenticate".
+func (l Level) String() string {
+	switch l {
+	case None:
+		return "none"
+	case Encrypt:
+		return "encrypt"
+	case Authenticate:
+		return "authenticate"
+	}
+	return fmt.Sprintf("level(%d)", uint8(l))
+}
+
+// Policy is the DANE policy of one host and port.
+type Policy struct {
+	// Host is the host name looked up, lowercase A-labels without the
+	// trailing dot.
+	Host string
+	// Port is the TCP port whose TLSA records were looked up.
+	Port int
+	// Base is the TLSA base domain (RFC 7672 2.2.2): the name whose
+	// _port._tcp TLSA RRset applies, and the SNI name to send (RFC 7672
+	// 8.1). With Level None it is Host.
+	Base string
+	// TLSAName is the owner name of the TLSA RRset consulted last, without
+	// the trailing dot ("_25._tcp.mx.example.org"); empty when no TLSA
+	// lookup was made.
+	TLSAName string
+	// Level says what the records oblige a sender to do.
+	Level Level
+	// Records holds the usable records of the secure TLSA RRset.
+	Records []tlsverify.TLSA
+	// RRset holds every record of the secure TLSA RRset, usable or not,
+	// as TLS-RPT's policy-string reports it (RFC 8460 4.3).
+	RRset []tlsverify.TLSA
+	// Addrs are the host's addresses, A then AAAA, as resolved for this
+	// policy: dial these, so that what was validated is what is used.
+	Addrs []netip.Addr
+	// AddrSecurity is the DNSSEC status of the address lookup (the worse
+	// of A and AAAA, and of every CNAME link).
+	AddrSecurity resolver.Security
+	// CNAMEs is the host's CNAME chain, normalised, in order.
+	CNAMEs []string
+}
+
+// Verifier returns a DANE verifier for the policy's usable records. names
+// are the reference identifiers for DANE-TA name checks; build them with
+// ReferenceNames. With no names the TLSA base domain alone is used.
+func (p *Policy) Verifier(names ...string) *tlsverify.DANE {
+	if len(names) == 0 {
+		names = []string{p.Base}
+	}
+	return &tlsverify.DANE{Records: p.Records, Names: names}
+}
+
+// TLSConfig returns a *tls.Config for a STARTTLS handshake with the host,
+// sending the TLSA base domain as SNI (RFC 7672 8.1). With Level
+// Authenticate every handshake, resumed or not, is verified against the
+// usable records and aborts on failure. With Encrypt and None the
+// certificate is not checked: the caller must still insist on TLS with
+// Encrypt (never fall back to cleartext).
+func (p *Policy) TLSConfig(base *tls.Config, names ...string) *tls.Config {
+	if p.Level == Authenticate {
+		return tlsverify.Config(base, p.Base, p.Verifier(names...))
+	}
+	return tlsverify.Config(base, p.Base, acceptAny{})
+}
+
+// acceptAny accepts every certificate: the verifier of levels that encrypt
+// without authenticating (RFC 7672 2.2, RFC 7435 opportunistic security).
+type acceptAny struct{}
+
+func (acceptAny) Verify(tls.ConnectionState) error { return nil }
+
+// Kind says why a Lookup failed.
+type Kind uint8
+
+const (
+	// KindAddress: the address lookup of the host failed.
+	KindAddress Kind = iota + 1
+	// KindNoAddress: the host has no addresses (NXDOMAIN or NODATA).
+	KindNoAddress
+	// KindCNAME: the extra CNAME query for an insecurely expanded host
+	// failed.
+	KindCNAME
+	// KindTLSA: the TLSA lookup failed: the host must not be used (RFC
+	// 7672 2.1.2).
+	KindTLSA
+	// KindName: the host name is not a valid domain name.
+	KindName
+)
+
+// String returns a short name for the kind.
+func (k Kind) String() string {
+	switch k {
+	case KindAddress:
+		return "address lookup failed"
+	case KindNoAddress:
+		return "no address"
+	case KindCNAME:
+		return "cname lookup failed"
+	case KindTLSA:
+		return "tlsa lookup failed"
+	case KindName:
+		return "invalid host name"
+	}
+	return fmt.Sprintf("kind(%d)", uint8(k))
+}
+
+// Error is a failed Lookup. The host must not be used for delivery.
+type Error struct {
+	Kind Kind
+	// Host is the host as given.
+	Host string
+	// Name is the DNS name whose lookup failed (without the trailing dot).
+	Name string
+	// Err is the underlying error, a *resolver.Error for lookup failures.
+	Err error
+}
+
+// Error implements error.
+func (e *Error) Error() string {
+	s := "dane: " + e.Host + ": " + e.Kind.String()
+	if e.Name != "" && e.Name != e.Host {
+		s += " (" + e.Name + ")"
+	}
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+// Unwrap returns the underlying error.
+func (e *Error) Unwrap() error { return e.Err }
+
+// DNSSECFailure reports whether the failure was a DNSSEC validation
+// failure (bogus or indeterminate), which TLS-RPT reports as
+// dnssec-invalid (RFC 8460 4.3.3).
+func (e *Error) DNSSECFailure() bool {
+	var re *resolver.Error
+	return errors.As(e.Err, &re) && (re.Kind == resolver.KindBogus || re.Kind == resolver.KindIndeterminate || re.Kind == resolver.KindServFail)
+}
+
+// Lookup looks up the DANE policy of host at port with RFC 7672 2.2.2-2.2.3
+// rules. r must report DNSSEC status faithfully (resolver.Validating, or a
+// resolver.Stub in front of a local validating resolver).
+//
+// Host must be a name: DANE never applies to address literals or to IP
+// addresses written in MX records (RFC 7672 2.2); for those Lookup returns
+// a Policy with Level None and the address.
+func Lookup(ctx context.Context, r resolver.Resolver, host string, port int) (*Policy, error) {
+	if dnsname.IsAddress(host) {
+		p := &Policy{Host: host, Port: port, Base: host}
+		if a, err := netip.ParseAddr(strings.Trim(strings.TrimPrefix(strings.TrimPrefix(host, "["), "IPv6:"), "[]")); err == nil {
+			p.Addrs = []netip.Addr{a}
+			p.AddrSecurity = resolver.Insecure
+		}
+		return p, nil
+	}
+	name, err := dnsname.Normalize(host)
+	if err != nil {
+		return nil, &Error{Kind: KindName, Host: host, Err: err}
+	}
+	p := &Policy{Host: name, Port: port, Base: name}
+
+	// RFC 7672 2.2.2: addresses first, and their security decides whether
+	// TLSA records are looked up at all.
+	addrs, aans, err := resolver.LookupAddrs(ctx, r, name)
+	if err != nil {
+		return nil, &Error{Kind: KindAddress, Host: host, Name: name, Err: err}
+	}
+	if len(addrs) == 0 {
+		return nil, &Error{Kind: KindNoAddress, Host: host, Name: name}
+	}
+	p.Addrs = addrs
+	p.AddrSecurity = aans.Security
+	for _, c := range aans.CNAMEs {
+		p.CNAMEs = append(p.CNAMEs, strings.TrimSuffix(c, "."))
+	}
+
+	var bases []string
+	switch {
+	case len(p.CNAMEs) == 0 && aans.Security == resolver.Secure:
+		bases = []string{name}
+	case len(p.CNAMEs) == 0:
+		// Insecure address response for the host itself: no TLSA lookup.
+		return p, nil
+	case aans.Security == resolver.Secure:
+		// A secure chain: the expanded name first, then the original.
+		bases = []string{p.CNAMEs[len(p.CNAMEs)-1], name}
+	default:
+		// An insecure expansion: the original name is a candidate only if
+		// its own CNAME record is secure, which the combined answer cannot
+		// tell (its security is that of the worst link).
+		ca, err := r.Lookup(ctx, name, dns.TypeCNAME)
+		if err != nil {
+			return nil, &Error{Kind: KindCNAME, Host: host, Name: name, Err: err}
+		}
+		if ca.Security != resolver.Secure {
+			return p, nil
+		}
+		bases = []string{name}
+	}
+
+	for _, base := range bases {
+		recs, tans, err := resolver.LookupTLSA(ctx, r, port, base)
+		p.TLSAName = fmt.Sprintf("_%d._tcp.%s", port, base)
+		if err != nil {
+			// RFC 7672 2.1.2: a failed TLSA lookup makes the host unusable.
+			// No fallback to the next candidate: the answer at this one is
+			// unknown, not absent (Postfix behaves the same).
+			return nil, &Error{Kind: KindTLSA, Host: host, Name: p.TLSAName, Err: err}
+		}
+		if tans.Security != resolver.Secure || len(recs) == 0 {
+			// Authenticated denial or an insecure RRset: nothing here.
+			continue
+		}
+		p.Base = base
+		for _, rr := range recs {
+			t := FromDNS(rr)
+			p.RRset = append(p.RRset, t)
+			if t.Usable() {
+				p.Records = append(p.Records, t)
+			}
+		}
+		p.Level = Encrypt
+		if len(p.Records) > 0 {
+			p.Level = Authenticate
+		}
+		return p, nil
+	}
+	return p, nil
+}
+
+// FromDNS converts a miekg/dns TLSA record to a tlsverify.TLSA. Data that
+// is not valid hex becomes empty, which makes the record unusable.
+func FromDNS(rr *dns.TLSA) tlsverify.TLSA {
+	t := tlsverify.TLSA{Usage: rr.Usage, Selector: rr.Selector, MatchingType: rr.MatchingType}
+	if b, err := hex.DecodeString(rr.Certificate); err == nil {
+		t.Data = b
+	}
+	return t
+}
+
+// ReferenceNames returns the reference identifiers for DANE-TA name
+// checks of a host reached through nextHop (RFC 7672 3.2.2), the TLSA base
+// domain first:
+//
+//   - with a DNSSEC-secure MX RRset (mxSecure): the TLSA base domain, the
+//     next-hop domain, and the next-hop domain's CNAME expansion if the MX
+//     lookup followed one (nextHopExpanded, "" if none);
+//   - with an insecure MX RRset: the TLSA base domain and the MX host name
+//     only, since the next-hop domain did not securely lead to this host.
+//
+// Duplicates are removed; names are normalised.
+func ReferenceNames(p *Policy, nextHop, nextHopExpanded string, mxSecure bool) []string {
+	names := []string{p.Base}
+	add := func(n string) {
+		n, err := dnsname.Normalize(n)
+		if err != nil {
+			return
+		}
+		for _, have := range names {
+			if have == n {
+				return
+			}
+		}
+		names = append(names, n)
+	}
+	if mxSecure {
+		add(nextHop)
+		if nextHopExpanded != "" {
+			add(nextHopExpanded)
+		}
+	} else {
+		add(p.Host)
+	}
+	return names
+}

@@ -1,0 +1,476 @@
+package smtptls
+
+import (
+	"cmp"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/smtptls/smtptls/dane"
+	"github.com/smtptls/smtptls/internal/dnsname"
+	"github.com/smtptls/smtptls/mtasts"
+	"github.com/smtptls/smtptls/resolver"
+	"github.com/smtptls/smtptls/tlsrpt"
+)
+
+// DefaultMaxMX is the number of MX hosts an Evaluator considers when
+// MaxMX is zero. Postfix tries 5 addresses by default; hosts beyond ten are
+// never reached in practice and would only multiply lookups an attacker
+// can trigger.
+const DefaultMaxMX = 10
+
+// Evaluator turns a recipient domain into a delivery Decision: the MX hosts
+// to try, in order, each with its TLS requirement, *tls.Config and
+// verifier, and the TLS-RPT policy to report against.
+//
+// Its zero value is ready to use and secure: DANE and MTA-STS are both on.
+// Set fields before the first call and do not change them afterwards; an
+// Evaluator is safe for concurrent use and must not be copied after first
+// use.
+type Evaluator struct {
+	// Resolver looks up MX, address, TLSA and TXT records. It must report
+	// DNSSEC status faithfully for DANE to work. Nil means a
+	// resolver.Cache over a resolver.Stub with the system's resolv.conf,
+	// which trusts the AD bit only from a loopback (local validating)
+	// resolver; call Check at start-up to learn whether DANE can work.
+	Resolver resolver.Resolver
+
+	// STS is the MTA-STS client. Nil means a client sharing Resolver, with
+	// an HTTPS client that trusts Roots and a bounded in-memory policy
+	// cache (policies are then lost on restart; give it a DirCache in
+	// production).
+	STS *mtasts.Client
+
+	// DisableSTS turns MTA-STS off. Domains that publish only MTA-STS
+	// then get opportunistic TLS, which an active attacker can strip.
+	DisableSTS bool
+
+	// DisableDANE turns DANE off: no TLSA lookups. Domains that publish
+	// only DANE then get opportunistic TLS, which an attacker can strip.
+	DisableDANE bool
+
+	// Roots are the WebPKI roots for MTA-STS and operator "verify"
+	// certificate checks. Nil means the system roots.
+	Roots *x509.CertPool
+
+	// Overrides are per-domain operator policies, like Postfix's
+	// smtp_tls_policy_maps, keyed by domain (any case, U-labels allowed).
+	// A domain without an entry gets the automatic DANE + MTA-STS
+	// decision. Nil means none.
+	Overrides map[string]Override
+
+	// DigestPreference ranks TLSA digest matching types for DANE digest
+	// agility (RFC 7671 9), strongest first; see
+	// tlsverify.DANE.DigestPreference. Nil means SHA-512 then SHA-256.
+	DigestPreference []uint8
+
+	// MaxMX bounds the MX hosts considered. Zero means DefaultMaxMX.
+	MaxMX int
+
+	// Now returns the current time for certificate checks. Nil means
+	// time.Now.
+	Now func() time.Time
+
+	// Logger receives warnings (an unusable resolver, policy lint). Nil
+	// means slog.Default().
+	Logger *slog.Logger
+
+	once sync.Once
+	res  resolver.Resolver
+	sts  *mtasts.Client
+	log  *slog.Logger
+	over map[string]Override
+}
+
+func (e *Evaluator) init() {
+	e.once.Do(func() {
+		e.res = e.Resolver
+		if e.res == nil {
+			e.res = &resolver.Cache{Resolver: &resolver.Stub{}}
+		}
+		e.log = e.Logger
+		if e.log == nil {
+			e.log = slog.Default()
+		}
+		e.sts = e.STS
+		if e.sts == nil && !e.DisableSTS {
+			e.sts = &mtasts.Client{
+				Resolver:   e.res,
+				HTTPClient: policyHTTPClient(e.Roots),
+				Now:        e.Now,
+				Logger:     e.Logger,
+			}
+		}
+		e.over = make(map[string]Override, len(e.Overrides))
+		for d, o := range e.Overrides {
+			if n, err := dnsname.Normalize(d); err == nil {
+				e.over[n] = o
+			} else {
+				e.log.Warn("smtptls: ignoring override for invalid domain", "domain", d, "err", err)
+			}
+		}
+	})
+}
+
+// policyHTTPClient is the default MTA-STS fetch client: our own transport
+// (never http.DefaultClient), trusting roots, TLS 1.2 at least (RFC 8461
+// 3.3).
+func policyHTTPClient(roots *x509.CertPool) *http.Client {
+	return &http.Client{
+		Transport: &http.Transport{
+			Proxy:                 nil,
+			DialContext:           (&net.Dialer{Timeout: 30 * time.Second}).DialContext,
+			TLSClientConfig:       &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
+			TLSHandshakeTimeout:   30 * time.Second,
+			ResponseHeaderTimeout: 60 * time.Second,
+			ForceAttemptHTTP2:     true,
+			MaxIdleConnsPerHost:   1,
+			IdleConnTimeout:       30 * time.Second,
+		},
+		Timeout: 60 * time.Second,
+	}
+}
+
+func (e *Evaluator) now() time.Time {
+	if e.Now != nil {
+		return e.Now()
+	}
+	return time.Now()
+}
+
+// Decision is how to deliver to one domain.
+type Decision struct {
+	// Domain is the recipient domain (the MTA-STS policy domain),
+	// lowercase A-labels.
+	Domain string
+	// MXSecure reports whether the MX RRset (or its authenticated
+	// absence, for an implicit MX) was DNSSEC-secure. For a relay it is
+	// true: the name came from local configuration.
+	MXSecure bool
+	// MXCNAME is the CNAME expansion of Domain followed by the MX lookup,
+	// or "" (a DANE-TA reference identifier, RFC 7672 3.2.2).
+	MXCNAME string
+	// ImplicitMX is true when the domain has no MX records and is its own
+	// mail host (RFC 5321 5.1).
+	ImplicitMX bool
+	// Relay is true for decisions made by EvaluateRelay.
+	Relay bool
+	// Hosts are every MX host considered, in delivery order, including
+	// those that must not be used (Err set), for reporting.
+	Hosts []*Host
+	// STS is the MTA-STS outcome, or nil when MTA-STS was not consulted.
+	STS *mtasts.Result
+	// Override is the operator override applied, or nil.
+	Override *Override
+}
+
+// Deliverable returns the hosts an MTA may try, in order. Empty means
+// defer (or, after Recheck, bounce).
+func (d *Decision) Deliverable() []*Host {
+	var out []*Host
+	for _, h := range d.Hosts {
+		if h.Err == nil {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// STSPolicy returns the MTA-STS policy in effect (enforce or testing), or
+// nil.
+func (d *Decision) STSPolicy() *mtasts.Policy {
+	if d.STS == nil {
+		return nil
+	}
+	return d.STS.Policy
+}
+
+// Evaluate decides how to deliver mail to domain. It looks up the MX
+// RRset and the MTA-STS policy concurrently, then the DANE policy of every
+// MX host concurrently, and combines them:
+//
+//   - A DNS failure of the MX lookup is an error (defer). NXDOMAIN is
+//     ErrNoSuchDomain and a null MX ErrNullMX (both permanent); NODATA
+//     makes the domain its own MX (RFC 5321 5.1).
+//   - With a DNSSEC-secure MX RRset, a host with usable TLSA records is
+//     decided by DANE alone; MTA-STS never overrides a DANE failure (RFC
+//     8461 2).
+//   - With an insecure MX RRset, MTA-STS enforce MX matching still applies
+//     to every host (an attacker can spoof an insecure MX to a host in his
+//     own signed zone), and DANE then replaces only the certificate check;
+//     such sessions are Trusted, never Verified (RFC 7672 2.2.1).
+//   - MTA-STS enforce marks hosts not matching the policy as unusable.
+//   - A host whose address or TLSA lookup failed is unusable (RFC 7672
+//     2.1.2).
+//
+// The returned error is a *Error (KindMXLookup, KindInvalidDomain),
+// ErrNullMX or ErrNoSuchDomain. A Decision with no deliverable host is
+// not an error: the MTA defers.
+func (e *Evaluator) Evaluate(ctx context.Context, domain string) (*Decision, error) {
+	e.init()
+	d, err := dnsname.Normalize(domain)
+	if err != nil {
+		return nil, &Error{Kind: KindInvalidDomain, Domain: domain, Err: err}
+	}
+	dec := &Decision{Domain: d}
+	ov, hasOv := e.over[d]
+	if hasOv {
+		dec.Override = &ov
+	}
+
+	// MTA-STS starts with the MX lookup: its TXT query does not depend on
+	// it (RFC 8461 5 does not order them).
+	stsDone := e.startSTS(ctx, dec, hasOv, ov)
+
+	mxs, ans, err := resolver.LookupMX(ctx, e.res, d)
+	if err != nil {
+		stsDone()
+		return nil, &Error{Kind: KindMXLookup, Domain: d, Err: err}
+	}
+	dec.MXSecure = ans.Security == resolver.Secure
+	if n := len(ans.CNAMEs); n > 0 {
+		dec.MXCNAME = strings.TrimSuffix(ans.CNAMEs[n-1], ".")
+	}
+	switch {
+	case ans.NXDomain:
+		stsDone()
+		return nil, ErrNoSuchDomain
+	case len(mxs) == 1 && mxs[0].Mx == ".":
+		stsDone()
+		return nil, ErrNullMX
+	case len(mxs) == 0:
+		dec.ImplicitMX = true
+		dec.Hosts = []*Host{{Name: d}}
+	default:
+		dec.Hosts = e.sortMX(mxs)
+	}
+	e.evaluateHosts(ctx, dec, 25)
+	stsDone()
+	e.combine(dec, ov, hasOv)
+	return dec, nil
+}
+
+// EvaluateRelay decides how to deliver to a relay or smart host given by
+// name and port, with the same logic as Evaluate and no MX lookup: the
+// host's own domain is the MTA-STS policy domain (RFC 8461 3.4, never a
+// parent domain), its TLSA records are at _port._tcp.host, and the name
+// counts as secure since it comes from local configuration (as Postfix
+// treats a configured [relayhost]). A port other than 25 usually has no
+// MTA-STS meaning; the policy is still consulted, as RFC 8461 3.4 says.
+func (e *Evaluator) EvaluateRelay(ctx context.Context, host string, port int) (*Decision, error) {
+	e.init()
+	if port <= 0 || port > 65535 {
+		return nil, &Error{Kind: KindInvalidDomain, Domain: host, Reason: "port out of range"}
+	}
+	d, err := dnsname.Normalize(host)
+	if err != nil {
+		return nil, &Error{Kind: KindInvalidDomain, Domain: host, Err: err}
+	}
+	dec := &Decision{Domain: d, MXSecure: true, Relay: true, Hosts: []*Host{{Name: d}}}
+	ov, hasOv := e.over[d]
+	if hasOv {
+		dec.Override = &ov
+	}
+	stsDone := e.startSTS(ctx, dec, hasOv, ov)
+	e.evaluateHosts(ctx, dec, port)
+	stsDone()
+	e.combine(dec, ov, hasOv)
+	return dec, nil
+}
+
+// Recheck looks for a new MTA-STS policy for domain, bypassing the cache
+// and the fetch back-off, then evaluates again. RFC 8461 5 asks for it
+// before an enforce failure becomes a permanent bounce.
+func (e *Evaluator) Recheck(ctx context.Context, domain string) (*Decision, error) {
+	e.init()
+	if e.sts != nil {
+		if _, err := e.sts.Recheck(ctx, domain); err != nil && ctx.Err() != nil {
+			return nil, err
+		}
+	}
+	return e.Evaluate(ctx, domain)
+}
+
+// startSTS starts the MTA-STS lookup when it applies and returns a
+// function that waits for it and stores the result in dec.
+func (e *Evaluator) startSTS(ctx context.Context, dec *Decision, hasOv bool, ov Override) func() {
+	if e.sts == nil || e.DisableSTS || (hasOv && !ov.Mode.usesSTS()) {
+		return func() {}
+	}
+	done := make(chan *mtasts.Result, 1)
+	go func() {
+		r, err := e.sts.Lookup(ctx, dec.Domain)
+		if err != nil {
+			// Only a cancelled context or misuse: no policy is known,
+			// which the host checks below cannot mistake for "none"
+			// because the message is deferred with the context anyway.
+			r = nil
+		}
+		done <- r
+	}()
+	return func() {
+		dec.STS = <-done
+		if dec.STS != nil {
+			for _, w := range dec.STS.Warnings {
+				e.log.Warn("smtptls: MTA-STS policy warning", "domain", dec.Domain, "warning", w.String())
+			}
+		}
+	}
+}
+
+// sortMX orders MX hosts by preference, shuffling hosts of equal
+// preference (RFC 5321 5.1), and keeps at most MaxMX.
+func (e *Evaluator) sortMX(mxs []*dns.MX) []*Host {
+	hosts := make([]*Host, 0, len(mxs))
+	for _, mx := range mxs {
+		name := strings.TrimSuffix(mx.Mx, ".")
+		if n, err := dnsname.Normalize(name); err == nil {
+			name = n
+		} else if !dnsname.IsAddress(name) {
+			name = strings.ToLower(name)
+		}
+		hosts = append(hosts, &Host{Name: name, Preference: mx.Preference})
+	}
+	rand.Shuffle(len(hosts), func(i, j int) { hosts[i], hosts[j] = hosts[j], hosts[i] })
+	slices.SortStableFunc(hosts, func(a, b *Host) int { return cmp.Compare(a.Preference, b.Preference) })
+	max := e.MaxMX
+	if max <= 0 {
+		max = DefaultMaxMX
+	}
+	if len(hosts) > max {
+		hosts = hosts[:max]
+	}
+	return hosts
+}
+
+// evaluateHosts runs the DANE lookup of every host concurrently.
+func (e *Evaluator) evaluateHosts(ctx context.Context, dec *Decision, port int) {
+	var wg sync.WaitGroup
+	for _, h := range dec.Hosts {
+		h.dec = dec
+		h.ev = e
+		h.port = port
+		if e.DisableDANE || (dec.Override != nil && !dec.Override.Mode.usesDANE()) {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				e.lookupAddrsOnly(ctx, h)
+			}()
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p, err := dane.Lookup(ctx, e.res, h.Name, port)
+			if err != nil {
+				h.Err = hostLookupError(dec.Domain, h.Name, err)
+				return
+			}
+			h.DANE = p
+			h.Addrs = p.Addrs
+			h.AddrSecurity = p.AddrSecurity
+		}()
+	}
+	wg.Wait()
+}
+
+// lookupAddrsOnly resolves a host's addresses when DANE is off.
+func (e *Evaluator) lookupAddrsOnly(ctx context.Context, h *Host) {
+	if dnsname.IsAddress(h.Name) {
+		p, _ := dane.Lookup(ctx, e.res, h.Name, h.port) // literal: no lookup
+		h.Addrs = p.Addrs
+		return
+	}
+	addrs, ans, err := resolver.LookupAddrs(ctx, e.res, h.Name)
+	switch {
+	case err != nil:
+		h.Err = &Error{Kind: KindHostLookup, Domain: h.dec.Domain, Host: h.Name, Err: err}
+	case len(addrs) == 0:
+		h.Err = &Error{Kind: KindHostLookup, Domain: h.dec.Domain, Host: h.Name, Reason: "no address"}
+	default:
+		h.Addrs, h.AddrSecurity = addrs, ans.Security
+	}
+}
+
+// hostLookupError classifies a failed dane.Lookup: a TLSA (or CNAME)
+// lookup failure is reported to TLS-RPT as dnssec-invalid when validation
+// failed, an address failure is not a TLS failure at all.
+func hostLookupError(domain, host string, err error) *Error {
+	he := &Error{Kind: KindHostLookup, Domain: domain, Host: host, Err: err}
+	var de *dane.Error
+	if errors.As(err, &de) && (de.Kind == dane.KindTLSA || de.Kind == dane.KindCNAME) {
+		he.Result = tlsrpt.DNSSECInvalid
+		he.Reason = "TLSA lookup failed: the host must not be used (RFC 7672 2.1.2)"
+	}
+	return he
+}
+
+// combine sets each host's level from its DANE policy, the MTA-STS policy
+// and the operator override.
+func (e *Evaluator) combine(dec *Decision, ov Override, hasOv bool) {
+	var sts *mtasts.Policy
+	if dec.STS != nil && dec.STS.Policy != nil && dec.STS.Policy.Mode != mtasts.None {
+		sts = dec.STS.Policy
+	}
+	for _, h := range dec.Hosts {
+		if h.Err != nil {
+			continue
+		}
+		if hasOv {
+			e.applyOverride(dec, h, ov, sts)
+			continue
+		}
+		h.Level = decideLevel(dec, h, sts)
+		if sts == nil || sts.Mode != mtasts.Enforce || sts.Match(h.Name) {
+			continue
+		}
+		// RFC 8461 4.1 and 5: under enforce a host not in the policy is
+		// unusable, unless usable DANE from a secure MX RRset vouches
+		// for it: then its name came from signed data (RFC 8461 2).
+		if !(h.Level == DANE && dec.MXSecure) {
+			h.Err = &Error{Kind: KindNotInPolicy, Domain: dec.Domain, Host: h.Name,
+				Result: tlsrpt.ValidationFailure, Reason: "MX host does not match the MTA-STS policy (RFC 8461 4.1)"}
+			h.Excluded = true
+		}
+	}
+}
+
+// decideLevel is the precedence of DANE and MTA-STS for one host whose
+// lookups succeeded. sts is the policy in effect (enforce or testing), or
+// nil.
+func decideLevel(dec *Decision, h *Host, sts *mtasts.Policy) Level {
+	daneLevel := dane.None
+	if h.DANE != nil {
+		daneLevel = h.DANE.Level
+	}
+	enforce := sts != nil && sts.Mode == mtasts.Enforce
+	switch {
+	case daneLevel == dane.Authenticate:
+		// Usable DANE decides the certificate check, whatever MTA-STS
+		// says (RFC 8461 2). With an insecure MX, MTA-STS enforce still
+		// decides which hosts may be used (checked by the caller).
+		return DANE
+	case daneLevel == dane.Encrypt && enforce:
+		// Both demand TLS; MTA-STS adds authentication. Taking the
+		// stronger never lets MTA-STS rescue a DANE failure.
+		return STSEnforce
+	case daneLevel == dane.Encrypt:
+		return Encrypt
+	case enforce:
+		return STSEnforce
+	case sts != nil:
+		return STSTesting
+	}
+	return Opportunistic
+}

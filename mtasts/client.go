@@ -1,0 +1,591 @@
+package mtasts
+
+import (
+	"container/list"
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/smtptls/smtptls/resolver"
+)
+
+// FetchBackoff is how long a Client waits after a failed fetch before it
+// fetches the same policy id of the same domain again (RFC 8461 3.3: at
+// least five minutes). Recheck ignores it.
+const FetchBackoff = 5 * time.Minute
+
+// DefaultPruneAfter is the PruneAfter of a Client whose field is zero: as
+// long as the largest max_age, so pruning never removes a policy sooner
+// than its publisher could have made it last.
+const DefaultPruneAfter = MaxMaxAge
+
+// maxStates bounds the Client's decoded in-memory layer. Entries dropped
+// from it are still in the Cache; dropping one costs a Get and a parse.
+const maxStates = 4096
+
+// putStripes is the number of locks serialising cache writes per domain.
+const putStripes = 32
+
+// Client finds the MTA-STS policy that applies to a domain: it looks up
+// the TXT record, fetches, caches and refreshes policies as RFC 8461
+// sections 3, 5 and 10 require. Its zero value is ready to use; set fields
+// before the first use and do not change them afterwards. A Client is safe
+// for concurrent use.
+type Client struct {
+	// Resolver looks up the _mta-sts TXT records. nil means
+	// &resolver.Stub{} (the system's resolv.conf). MTA-STS does not need
+	// DNSSEC: its trust comes from the policy host's WebPKI certificate.
+	Resolver resolver.Resolver
+
+	// HTTPClient fetches policies. Whatever it is configured to do,
+	// redirects are refused and the certificate must be WebPKI-valid for
+	// mta-sts.<domain> (see Fetch). nil means a private client with the
+	// system roots, never http.DefaultClient.
+	HTTPClient *http.Client
+
+	// Cache keeps policies across lookups. nil means a MemoryCache of
+	// DefaultMemoryCacheEntries, created on first use: policies then do
+	// not survive a restart, so after one the first message to each
+	// domain is protected only if its policy can be fetched (trust on
+	// first use again). Use a DirCache or a shared cache in production.
+	Cache Cache
+
+	// Now returns the current time; it decides expiry, back-off and
+	// pruning. nil means time.Now. Network timeouts and certificate
+	// validity always use the real clock.
+	Now func() time.Time
+
+	// Logger receives fetch failures, policy warnings, cache errors and
+	// refresh results. nil means slog.Default().
+	Logger *slog.Logger
+
+	// FetchTimeout bounds one policy fetch. Zero means
+	// DefaultFetchTimeout (one minute, RFC 8461 3.3); a longer budget
+	// lets slow or hostile policy hosts hold connections longer.
+	FetchTimeout time.Duration
+
+	// ExtraMediaTypes lists media types accepted besides text/plain for
+	// policy bodies (for example "application/octet-stream", which some
+	// misconfigured hosts send). nil means text/plain only, as RFC 8461
+	// 3.2 recommends: the check guards against hosts where untrusted users
+	// can place other content at the well-known path.
+	ExtraMediaTypes []string
+
+	// PruneAfter is how long an entry may go unused before Refresh deletes
+	// it. Zero means DefaultPruneAfter; a negative value disables pruning
+	// (the cache then grows with every domain ever delivered to). Pruning
+	// a live policy sooner than its max_age returns that domain to trust
+	// on first use.
+	PruneAfter time.Duration
+
+	// RefreshConcurrency bounds the fetches Refresh runs at once. Zero
+	// means 4.
+	RefreshConcurrency int
+
+	initOnce sync.Once
+	cache    Cache
+	httpc    *http.Client
+	res      resolver.Resolver
+	log      *slog.Logger
+	flight   singleflight.Group
+
+	// putMu serialises the cache writes of a domain (striped by domain).
+	putMu [putStripes]sync.Mutex
+
+	mu     sync.Mutex // guards states and lru, and the fields of every domainState
+	states map[string]*list.Element
+	lru    *list.List // of *domainState; front is most recently used
+}
+
+// domainState is the decoded in-memory layer for one domain: the cached
+// entry (as in the Cache) and the fetch back-off.
+type domainState struct {
+	domain string
+	entry  *entry // nil when the Cache holds no usable entry
+	failID string
+	failAt time.Time
+	// failErr is the error of the last failed fetch of failID.
+	failErr error
+}
+
+// Source says where a Result's policy came from.
+type Source uint8
+
+const (
+	// SourceNone: no policy applies.
+	SourceNone Source = iota
+	// SourceFetch: fetched during this lookup.
+	SourceFetch
+	// SourceCache: a cached policy that has not expired.
+	SourceCache
+)
+
+// String returns "none", "fetch" or "cache".
+func (s Source) String() string {
+	switch s {
+	case SourceFetch:
+		return "fetch"
+	case SourceCache:
+		return "cache"
+	}
+	return "none"
+}
+
+// RecordStatus is the outcome of the TXT lookup.
+type RecordStatus uint8
+
+const (
+	// RecordFound: exactly one valid STS record.
+	RecordFound RecordStatus = iota + 1
+	// RecordAbsent: no STS record (NXDOMAIN, NODATA, only other TXT).
+	RecordAbsent
+	// RecordInvalid: several STS records, or one with a syntax error.
+	RecordInvalid
+	// RecordLookupFailed: the DNS lookup could not be completed.
+	RecordLookupFailed
+)
+
+// String returns a short lowercase name.
+func (s RecordStatus) String() string {
+	switch s {
+	case RecordFound:
+		return "found"
+	case RecordAbsent:
+		return "absent"
+	case RecordInvalid:
+		return "invalid"
+	case RecordLookupFailed:
+		return "lookup failed"
+	}
+	return "unknown"
+}
+
+// Result is the outcome of Lookup. Its Policy and Record are shared with
+// the Client's cache: treat them as read-only.
+type Result struct {
+	// Domain is the policy domain, lowercase A-labels.
+	Domain string
+	// Policy is the policy in effect, or nil when none applies (no
+	// policy known, or the known policy has mode none).
+	Policy *Policy
+	// Mode is the mode of the known policy (None included), or "" when
+	// no policy is known.
+	Mode Mode
+	// Source says where the known policy came from.
+	Source Source
+	// ID is the record id the known policy was fetched under.
+	ID string
+	// Fetched and Expires bound the known policy's life (Expires =
+	// Fetched + max_age).
+	Fetched, Expires time.Time
+	// Warnings are Policy.Lint findings for the known policy.
+	Warnings []Warning
+
+	// Record is the TXT record found, or nil.
+	Record *Record
+	// RecordStatus and RecordError describe the TXT lookup; RecordError
+	// is an *Error (KindNoRecord, KindMultipleRecords, KindRecordSyntax or
+	// KindDNS) when RecordStatus is not RecordFound.
+	RecordStatus RecordStatus
+	RecordError  error
+
+	// FetchError is the *Error of a fetch that failed during this lookup,
+	// or of the last failed fetch while the back-off holds (then
+	// BackoffUntil is set). A cached policy may still apply: RFC 8461 5
+	// says failures never evict it. Its ResultType is what TLS-RPT
+	// reports.
+	FetchError error
+	// BackoffUntil is non-zero when a fetch was skipped because one failed
+	// less than FetchBackoff ago.
+	BackoffUntil time.Time
+}
+
+func (c *Client) init() {
+	c.initOnce.Do(func() {
+		c.cache = c.Cache
+		if c.cache == nil {
+			mc := NewMemoryCache(0)
+			mc.Now = c.Now
+			mc.Logger = c.Logger
+			c.cache = mc
+		}
+		c.httpc = c.HTTPClient
+		if c.httpc == nil {
+			c.httpc = newPrivateHTTPClient()
+		}
+		c.res = c.Resolver
+		if c.res == nil {
+			c.res = &resolver.Stub{}
+		}
+		c.log = c.Logger
+		if c.log == nil {
+			c.log = slog.Default()
+		}
+		c.states = make(map[string]*list.Element)
+		c.lru = list.New()
+	})
+}
+
+func (c *Client) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
+
+// Lookup returns the policy that applies to domain now, following RFC 8461
+// section 5:
+//
+//   - The TXT record is looked up first. When its id equals the cached
+//     policy's and that policy has not expired, the cached policy applies.
+//   - A new id (or no unexpired cached policy) triggers a fetch; a valid
+//     policy replaces the cached one (RFC 8461 10.3). A failed fetch never
+//     evicts a cached policy, which keeps applying until it expires, and
+//     the same id is not fetched again for FetchBackoff.
+//   - A missing, invalid or unresolvable TXT record does not delete the
+//     cached policy: it keeps applying until it expires.
+//   - A policy of mode none is cached and applied as no policy.
+//   - Only one fetch per domain is in flight; concurrent lookups share it.
+//
+// domain may be in any case, with a trailing dot or U-labels. DNS and
+// fetch failures are outcomes in the Result, never errors: with no cached
+// policy the sender delivers as if the domain had no policy. Lookup
+// returns an error (*Error) only when ctx ends (KindCanceled, which
+// unwraps to ctx.Err()) or domain is not a domain name (KindInvalidDomain:
+// address literals have no policy, RFC 8461 3.4).
+func (c *Client) Lookup(ctx context.Context, domain string) (*Result, error) {
+	return c.lookup(ctx, domain, false)
+}
+
+// Recheck is Lookup for a message about to fail permanently because of
+// an enforce policy: RFC 8461 5 requires the sender to check for an updated
+// policy first. It ignores the cached policy's freshness and the fetch
+// back-off and fetches the policy whenever a TXT record exists (even with
+// an unchanged id). A failed fetch still leaves the cached policy in
+// effect.
+func (c *Client) Recheck(ctx context.Context, domain string) (*Result, error) {
+	return c.lookup(ctx, domain, true)
+}
+
+func (c *Client) lookup(ctx context.Context, domain string, force bool) (*Result, error) {
+	d, err := normalizeDomain(domain)
+	if err != nil {
+		return nil, err
+	}
+	c.init()
+	if err := ctx.Err(); err != nil {
+		return nil, &Error{Kind: KindCanceled, Domain: d, Err: err}
+	}
+	st := c.state(ctx, d)
+	res := &Result{Domain: d}
+	rec, rerr := lookupRecord(ctx, c.res, d)
+	if err := ctx.Err(); err != nil {
+		return nil, &Error{Kind: KindCanceled, Domain: d, Err: err}
+	}
+	res.Record = rec
+	if rerr != nil {
+		res.RecordError = rerr
+		var e *Error
+		errors.As(rerr, &e)
+		switch e.Kind {
+		case KindNoRecord:
+			res.RecordStatus = RecordAbsent
+		case KindDNS:
+			res.RecordStatus = RecordLookupFailed
+		default:
+			res.RecordStatus = RecordInvalid
+		}
+	} else {
+		res.RecordStatus = RecordFound
+	}
+
+	now := c.now()
+	c.mu.Lock()
+	cached := st.entry
+	failID, failAt, failErr := st.failID, st.failAt, st.failErr
+	c.mu.Unlock()
+
+	if rec == nil {
+		// RFC 8461 5: without a usable record, an unexpired cached policy
+		// still applies; it is never deleted because of DNS alone.
+		c.apply(res, cached, SourceCache, now)
+		c.touch(ctx, cached, now)
+		return res, nil
+	}
+	if !force && cached != nil && cached.id == rec.ID && now.Before(cached.expires) {
+		c.apply(res, cached, SourceCache, now)
+		c.touch(ctx, cached, now)
+		return res, nil
+	}
+	if !force && failID == rec.ID && now.Before(failAt.Add(FetchBackoff)) {
+		res.FetchError = failErr
+		res.BackoffUntil = failAt.Add(FetchBackoff)
+		c.apply(res, cached, SourceCache, now)
+		return res, nil
+	}
+
+	fr, err := c.fetchShared(ctx, d, fetchRequest{id: rec.ID, force: force})
+	if err != nil {
+		return nil, err
+	}
+	now = c.now()
+	if fr.err != nil {
+		res.FetchError = fr.err
+		c.mu.Lock()
+		cached = st.entry
+		c.mu.Unlock()
+		c.apply(res, cached, SourceCache, now)
+		return res, nil
+	}
+	c.apply(res, fr.entry, fr.source, time.Time{})
+	return res, nil
+}
+
+// apply fills res from e when e is live at now (a zero now skips the
+// expiry check: a freshly fetched policy applies even with max_age 0).
+func (c *Client) apply(res *Result, e *entry, src Source, now time.Time) {
+	if e == nil || (!now.IsZero() && !now.Before(e.expires)) {
+		return
+	}
+	res.Source = src
+	res.Mode = e.policy.Mode
+	res.ID = e.id
+	res.Fetched = e.fetched
+	res.Expires = e.expires
+	res.Warnings = e.warnings
+	if e.policy.Mode != None {
+		res.Policy = e.policy
+	}
+}
+
+// flightResult is what one shared fetch hands to every waiting lookup.
+type flightResult struct {
+	entry  *entry
+	source Source
+	err    error
+}
+
+// fetchRequest says what a shared fetch is for.
+type fetchRequest struct {
+	id string
+	// force skips the cache and back-off checks (Recheck, Refresh).
+	force bool
+	// used is the last-used time to keep (Refresh is not a use); zero
+	// means now.
+	used time.Time
+}
+
+// fetchShared runs one fetch per domain at a time (golang.org/x/sync
+// singleflight). The fetch does not inherit ctx's cancellation, so a caller
+// that gives up does not fail the others; each caller waits only as long
+// as its own ctx allows.
+func (c *Client) fetchShared(ctx context.Context, d string, req fetchRequest) (*flightResult, error) {
+	ch := c.flight.DoChan(d, func() (any, error) {
+		return c.fetchAndStore(context.WithoutCancel(ctx), d, req), nil
+	})
+	select {
+	case r := <-ch:
+		return r.Val.(*flightResult), nil
+	case <-ctx.Done():
+		return nil, &Error{Kind: KindCanceled, Domain: d, Err: ctx.Err()}
+	}
+}
+
+func (c *Client) fetchAndStore(ctx context.Context, d string, req fetchRequest) *flightResult {
+	st := c.state(ctx, d)
+	if !req.force {
+		// Another lookup (or, with a shared cache, another MTA) may have
+		// fetched this id, or failed to, since the caller looked.
+		now := c.now()
+		if e := c.reload(ctx, d); e != nil && e.id == req.id && now.Before(e.expires) {
+			return &flightResult{entry: e, source: SourceCache}
+		}
+		c.mu.Lock()
+		failID, failAt, failErr := st.failID, st.failAt, st.failErr
+		c.mu.Unlock()
+		if failID == req.id && now.Before(failAt.Add(FetchBackoff)) {
+			return &flightResult{err: failErr}
+		}
+	}
+	p, body, err := fetch(ctx, c.httpc, d, fetchOptions{timeout: c.FetchTimeout, mediaTypes: c.ExtraMediaTypes})
+	now := c.now()
+	if err != nil {
+		c.log.Warn("mtasts: policy fetch failed", slog.String("domain", d), slog.String("id", req.id), slog.Any("error", err))
+		var e *Error
+		errors.As(err, &e)
+		c.mu.Lock()
+		st.failID, st.failAt, st.failErr = req.id, now, err
+		cached := st.entry
+		c.mu.Unlock()
+		if cached != nil && now.Before(cached.expires) {
+			// Persist the back-off with the entry so that it survives a
+			// restart; the cached policy itself stays as it was.
+			ne := *cached
+			ne.failAt, ne.failID, ne.failType, ne.failKind = now, req.id, e.ResultType, e.Kind
+			c.putIf(ctx, &ne, cached)
+		}
+		return &flightResult{err: err}
+	}
+	used := req.used
+	if used.IsZero() {
+		used = now
+	}
+	e := &entry{domain: d, id: req.id, fetched: now, expires: now.Add(p.MaxAge), used: used,
+		body: body, policy: p, warnings: p.Lint(d)}
+	for _, w := range e.warnings {
+		c.log.Warn("mtasts: policy warning", slog.String("domain", d), slog.String("warning", w.String()))
+	}
+	c.mu.Lock()
+	st.failID, st.failAt, st.failErr = "", time.Time{}, nil
+	c.mu.Unlock()
+	c.put(ctx, e)
+	return &flightResult{entry: e, source: SourceFetch}
+}
+
+// put stores e in the Cache and in the decoded layer, replacing whatever
+// is there. A Cache error is logged: the policy still applies from memory.
+func (c *Client) put(ctx context.Context, e *entry) {
+	c.store(ctx, e, nil, false)
+}
+
+// putIf is put only while the decoded layer still holds old: bookkeeping
+// writes (last use, back-off) must never overwrite a newer policy.
+func (c *Client) putIf(ctx context.Context, e, old *entry) {
+	c.store(ctx, e, old, true)
+}
+
+func (c *Client) store(ctx context.Context, e, old *entry, conditional bool) {
+	// Writes of one domain are serialised so that the check and the
+	// write below are atomic with respect to each other.
+	mu := &c.putMu[stripe(e.domain)]
+	mu.Lock()
+	defer mu.Unlock()
+	st := c.state(ctx, e.domain)
+	if conditional {
+		c.mu.Lock()
+		cur := st.entry
+		c.mu.Unlock()
+		if cur != old {
+			return
+		}
+	}
+	if err := c.cache.Put(ctx, e.domain, e.marshal()); err != nil {
+		c.log.Error("mtasts: cache put failed", slog.String("domain", e.domain), slog.Any("error", err))
+	}
+	c.mu.Lock()
+	st.entry = e
+	c.mu.Unlock()
+}
+
+// stripe picks one of the putMu locks for a domain (FNV-1a).
+func stripe(d string) int {
+	h := uint32(2166136261)
+	for i := 0; i < len(d); i++ {
+		h = (h ^ uint32(d[i])) * 16777619
+	}
+	return int(h % putStripes)
+}
+
+// touch records that e was used, writing it back at most once per
+// usedGranularity so that a cache hit rarely costs a write.
+func (c *Client) touch(ctx context.Context, e *entry, now time.Time) {
+	if e == nil || now.Sub(e.used) < c.usedGranularity() {
+		return
+	}
+	ne := *e
+	ne.used = now
+	c.putIf(ctx, &ne, e)
+}
+
+func (c *Client) usedGranularity() time.Duration {
+	g := 24 * time.Hour
+	if p := c.pruneAfter(); p > 0 && p/8 < g {
+		g = p / 8
+	}
+	return g
+}
+
+func (c *Client) pruneAfter() time.Duration {
+	switch {
+	case c.PruneAfter == 0:
+		return DefaultPruneAfter
+	case c.PruneAfter < 0:
+		return -1
+	}
+	return c.PruneAfter
+}
+
+// state returns the decoded state of d, loading it from the Cache when
+// the decoded layer does not hold it.
+func (c *Client) state(ctx context.Context, d string) *domainState {
+	c.mu.Lock()
+	if el, ok := c.states[d]; ok {
+		c.lru.MoveToFront(el)
+		c.mu.Unlock()
+		return el.Value.(*domainState)
+	}
+	c.mu.Unlock()
+	e := c.load(ctx, d)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el, ok := c.states[d]; ok {
+		// Loaded concurrently; keep the first.
+		return el.Value.(*domainState)
+	}
+	st := &domainState{domain: d, entry: e}
+	if e != nil && !e.failAt.IsZero() {
+		st.failID, st.failAt = e.failID, e.failAt
+		st.failErr = &Error{Kind: e.failKind, Domain: d, ResultType: e.failType,
+			Reason: "remembered from " + e.failAt.UTC().Format(time.RFC3339)}
+	}
+	c.states[d] = c.lru.PushFront(st)
+	for c.lru.Len() > maxStates {
+		old := c.lru.Back()
+		c.lru.Remove(old)
+		delete(c.states, old.Value.(*domainState).domain)
+	}
+	return st
+}
+
+// reload re-reads d from the Cache into the decoded layer and returns the
+// entry now in effect (nil if none).
+func (c *Client) reload(ctx context.Context, d string) *entry {
+	st := c.state(ctx, d)
+	e := c.load(ctx, d)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	// The Cache is the reference (another MTA may share it), unless the
+	// decoded layer holds a newer entry that the Cache failed to store.
+	if e != nil && (st.entry == nil || !e.fetched.Before(st.entry.fetched)) {
+		st.entry = e
+	}
+	return st.entry
+}
+
+// load reads and decodes d's entry from the Cache. Errors and corrupt
+// entries are logged and read as a miss.
+func (c *Client) load(ctx context.Context, d string) *entry {
+	data, err := c.cache.Get(ctx, d)
+	if errors.Is(err, ErrCacheMiss) {
+		return nil
+	}
+	if err != nil {
+		c.log.Error("mtasts: cache get failed", slog.String("domain", d), slog.Any("error", err))
+		return nil
+	}
+	e, err := unmarshalEntry(data)
+	if err == nil && e.domain != d {
+		err = errCorruptEntry
+	}
+	if err != nil {
+		c.log.Error("mtasts: ignoring corrupt cache entry", slog.String("domain", d), slog.Any("error", err))
+		return nil
+	}
+	return e
+}
+

@@ -1,0 +1,206 @@
+package mtasts
+
+import (
+	"container/list"
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// DefaultMemoryCacheEntries is the bound NewMemoryCache uses for max <= 0.
+const DefaultMemoryCacheEntries = 10000
+
+// DefaultMemoryCacheBytes is the byte bound of a MemoryCache whose
+// MaxBytes is zero.
+const DefaultMemoryCacheBytes = 64 << 20
+
+// MemoryCache is a bounded in-memory Cache. It understands the Client's
+// entry encoding just enough (the fixed header's expiry and mode) to evict
+// wisely: when full, it evicts an expired entry, then a mode-none entry
+// (neither protects anything), then anything it cannot decode, and only
+// then the least recently used live policy, which it logs. The order
+// matters: an attacker who can make the MTA look up many domains of his
+// own (each serving a live policy) could otherwise push a target's enforce
+// policy out of the cache and then strip TLS on the next delivery.
+//
+// Sizing: a sender needs one entry per destination domain it delivers to
+// within max_age (typically days to a year). An entry holds the policy body
+// (at most 64 KiB, usually a few hundred bytes) plus about 250 bytes of
+// header. Set the entry bound above the number of distinct domains
+// delivered to per year plus a margin; the byte bound (MaxBytes) stops
+// large hostile policies from using much memory. A live-policy eviction in
+// the log means the cache is too small or under attack. For policies to
+// survive restarts use DirCache (or a shared cache) instead.
+//
+// A MemoryCache is safe for concurrent use. Use NewMemoryCache.
+type MemoryCache struct {
+	// Logger receives a warning when a live policy has to be evicted. nil
+	// means slog.Default(): such an eviction weakens protection for a
+	// domain and must not go unseen.
+	Logger *slog.Logger
+	// Now returns the current time, to tell expired entries. nil means
+	// time.Now.
+	Now func() time.Time
+	// MaxBytes bounds the total size of the stored entries. Zero means
+	// DefaultMemoryCacheBytes.
+	MaxBytes int64
+
+	max int
+
+	mu      sync.Mutex // guards entries, lru and size
+	entries map[string]*list.Element
+	lru     *list.List // of *memEntry; front is most recently used
+	size    int64
+}
+
+type memEntry struct {
+	key  string
+	data []byte
+}
+
+var _ Lister = (*MemoryCache)(nil)
+
+// NewMemoryCache returns a cache holding at most max entries (max <= 0
+// means DefaultMemoryCacheEntries).
+func NewMemoryCache(max int) *MemoryCache {
+	if max <= 0 {
+		max = DefaultMemoryCacheEntries
+	}
+	return &MemoryCache{max: max, entries: make(map[string]*list.Element), lru: list.New()}
+}
+
+// Get implements Cache. It returns a copy of the entry.
+func (m *MemoryCache) Get(ctx context.Context, key string) ([]byte, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	el, ok := m.entries[key]
+	if !ok {
+		return nil, ErrCacheMiss
+	}
+	m.lru.MoveToFront(el)
+	return append([]byte(nil), el.Value.(*memEntry).data...), nil
+}
+
+// Put implements Cache. It stores a copy of data and evicts as described
+// on MemoryCache when a bound is exceeded.
+func (m *MemoryCache) Put(ctx context.Context, key string, data []byte) error {
+	if len(data) > maxEntrySize {
+		return errors.New("mtasts: cache entry too large")
+	}
+	data = append([]byte(nil), data...)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if el, ok := m.entries[key]; ok {
+		me := el.Value.(*memEntry)
+		m.size += int64(len(data) - len(me.data))
+		me.data = data
+		m.lru.MoveToFront(el)
+	} else {
+		m.entries[key] = m.lru.PushFront(&memEntry{key: key, data: data})
+		m.size += int64(len(data))
+	}
+	maxBytes := m.MaxBytes
+	if maxBytes <= 0 {
+		maxBytes = DefaultMemoryCacheBytes
+	}
+	for (len(m.entries) > m.max || m.size > maxBytes) && len(m.entries) > 1 {
+		m.evictLocked(m.entries[key])
+	}
+	return nil
+}
+
+// evictLocked removes one entry other than keep. It scans from the least
+// recently used end: O(n) per eviction, paid only on a Put into a full
+// cache, which follows a network fetch.
+func (m *MemoryCache) evictLocked(keep *list.Element) {
+	now := time.Now
+	if m.Now != nil {
+		now = m.Now
+	}
+	t := now()
+	var victim, undecodable, none *list.Element
+	for el := m.lru.Back(); el != nil; el = el.Prev() {
+		if el == keep {
+			continue
+		}
+		exp, mode, ok := peekEntry(el.Value.(*memEntry).data)
+		switch {
+		case !ok:
+			if undecodable == nil {
+				undecodable = el
+			}
+		case !t.Before(exp):
+			victim = el
+		case mode == None:
+			if none == nil {
+				none = el
+			}
+		}
+		if victim != nil {
+			break
+		}
+	}
+	live := false
+	switch {
+	case victim != nil:
+	case none != nil:
+		victim = none
+	case undecodable != nil:
+		victim = undecodable
+	default:
+		victim = m.lru.Back()
+		if victim == keep {
+			victim = keep.Prev()
+		}
+		live = true
+	}
+	if victim == nil {
+		return
+	}
+	me := victim.Value.(*memEntry)
+	if live {
+		logger := m.Logger
+		if logger == nil {
+			logger = slog.Default()
+		}
+		exp, mode, _ := peekEntry(me.data)
+		logger.Warn("mtasts: memory cache full, evicting a live policy; enlarge the cache",
+			slog.String("domain", me.key), slog.String("mode", string(mode)),
+			slog.Time("expires", exp), slog.Int("entries", len(m.entries)))
+	}
+	m.lru.Remove(victim)
+	delete(m.entries, me.key)
+	m.size -= int64(len(me.data))
+}
+
+// Delete implements Cache.
+func (m *MemoryCache) Delete(ctx context.Context, key string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if el, ok := m.entries[key]; ok {
+		m.size -= int64(len(el.Value.(*memEntry).data))
+		m.lru.Remove(el)
+		delete(m.entries, key)
+	}
+	return nil
+}
+
+// Keys implements Lister.
+func (m *MemoryCache) Keys(ctx context.Context) ([]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	keys := make([]string, 0, len(m.entries))
+	for k := range m.entries {
+		keys = append(keys, k)
+	}
+	return keys, nil
+}
+
+// Len returns the number of entries.
+func (m *MemoryCache) Len() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.entries)
+}

@@ -1,0 +1,296 @@
+package mtasts
+
+import (
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/smtptls/smtptls/tlsrpt"
+)
+
+// Mode is a policy's mode (RFC 8461 5), with the RFC's string values.
+type Mode string
+
+const (
+	// Enforce: senders must not deliver to an MX that fails the MX
+	// pattern, STARTTLS or certificate checks.
+	Enforce Mode = "enforce"
+	// Testing: senders deliver anyway and report failures (TLS-RPT).
+	Testing Mode = "testing"
+	// None: as if the domain had no policy; publishers use it to
+	// withdraw a policy before its max_age ends (RFC 8461 8.3).
+	None Mode = "none"
+)
+
+const (
+	// MaxPolicySize is the largest policy body accepted (RFC 8461 3.3
+	// suggests 64 KiB). A larger body is an error, never truncated.
+	MaxPolicySize = 64 << 10
+	// MaxMaxAge is the largest max_age a policy may carry (RFC 8461 3.2:
+	// 31557600 seconds, about one year).
+	MaxMaxAge = 31557600 * time.Second
+)
+
+// Policy is a parsed MTA-STS policy (RFC 8461 3.2).
+type Policy struct {
+	// Mode is Enforce, Testing or None.
+	Mode Mode
+	// MaxAge is how long the policy may be cached, 0 to MaxMaxAge.
+	MaxAge time.Duration
+	// MX holds the mx patterns in policy order, lowercase, each a host
+	// name or "*." and a name. It may be empty only in mode None.
+	MX []string
+	// Extensions holds the fields with keys this package does not know,
+	// first occurrence of each key, in policy order.
+	Extensions []Extension
+	// Lines holds the policy body's lines as received, without line
+	// terminators: the policy-string of a TLS-RPT report (RFC 8460 4.4).
+	Lines []string
+}
+
+// ParsePolicy parses a policy body strictly by RFC 8461 3.2 with its
+// errata: lines end in LF or CRLF (the last may lack one), whitespace may
+// follow the ":" and the value, keys are case-sensitive, unknown keys are
+// ignored (but must be syntactically valid extensions), a repeated key
+// other than mx keeps its first value, max_age is 1 to 10 digits and at
+// most 31557600, mx values are A-labels ("[*.]Domain" per RFC 5321), and
+// mx is required unless the mode is none. Errors are *Error with
+// KindPolicySyntax (or KindBodyTooLarge above MaxPolicySize) and
+// ResultType tlsrpt.STSPolicyInvalid.
+func ParsePolicy(body []byte) (*Policy, error) {
+	if len(body) > MaxPolicySize {
+		return nil, &Error{Kind: KindBodyTooLarge, ResultType: tlsrpt.STSPolicyInvalid,
+			Reason: strconv.Itoa(len(body)) + " bytes, limit " + strconv.Itoa(MaxPolicySize)}
+	}
+	fail := func(line int, reason string) (*Policy, error) {
+		return nil, &Error{Kind: KindPolicySyntax, ResultType: tlsrpt.STSPolicyInvalid, Line: line, Reason: reason}
+	}
+	if len(body) == 0 {
+		return fail(0, "empty policy")
+	}
+	p := &Policy{}
+	var haveVersion, haveMaxAge bool
+	seen := make(map[string]bool, 8)
+	rest := string(body)
+	for n := 1; rest != ""; n++ {
+		var line string
+		if i := strings.IndexByte(rest, '\n'); i >= 0 {
+			line, rest = rest[:i], rest[i+1:]
+			line = strings.TrimSuffix(line, "\r")
+		} else {
+			line, rest = rest, ""
+		}
+		p.Lines = append(p.Lines, line)
+
+		colon := strings.IndexByte(line, ':')
+		if colon < 0 {
+			if line == "" {
+				return fail(n, "empty line")
+			}
+			return fail(n, "line without ':'")
+		}
+		key := line[:colon]
+		// sts-policy-field-delim = ":" *WSP, then the value, then *WSP.
+		value := strings.TrimRight(trimWSP(line[colon+1:]), " \t")
+		if value == "" {
+			return fail(n, "empty value for "+quoteShort(key))
+		}
+		known := key == "version" || key == "mode" || key == "max_age" || key == "mx"
+		if !known && !isExtName(key) {
+			return fail(n, "invalid key "+quoteShort(key))
+		}
+		if key == "mx" {
+			pat, ok := parseMXPattern(value)
+			if !ok {
+				return fail(n, "invalid mx pattern "+quoteShort(value))
+			}
+			p.MX = append(p.MX, pat)
+			continue
+		}
+		if seen[key] || !known {
+			// A repeated key keeps its first value (erratum); the
+			// repetition, like an unknown key, must still be a
+			// syntactically valid field.
+			if !isPolicyExtValue(value) {
+				return fail(n, "invalid value for "+quoteShort(key))
+			}
+			if !seen[key] {
+				p.Extensions = append(p.Extensions, Extension{Key: key, Value: value})
+			}
+			seen[key] = true
+			continue
+		}
+		seen[key] = true
+		switch key {
+		case "version":
+			if value != "STSv1" {
+				return fail(n, "version must be STSv1")
+			}
+			haveVersion = true
+		case "mode":
+			switch Mode(value) {
+			case Enforce, Testing, None:
+				p.Mode = Mode(value)
+			default:
+				return fail(n, "mode must be enforce, testing or none")
+			}
+		case "max_age":
+			secs, ok := parseMaxAge(value)
+			if !ok {
+				return fail(n, "max_age must be 1 to 10 digits, at most 31557600")
+			}
+			p.MaxAge = time.Duration(secs) * time.Second
+			haveMaxAge = true
+		}
+	}
+	switch {
+	case !haveVersion:
+		return fail(0, "missing version")
+	case p.Mode == "":
+		return fail(0, "missing mode")
+	case !haveMaxAge:
+		return fail(0, "missing max_age")
+	case p.Mode != None && len(p.MX) == 0:
+		return fail(0, "mode "+string(p.Mode)+" requires mx")
+	}
+	return p, nil
+}
+
+// parseMaxAge: 1*10DIGIT, at most 31557600. Ten digits fit an int64, so
+// the bound check cannot overflow.
+func parseMaxAge(s string) (int64, bool) {
+	if len(s) < 1 || len(s) > 10 {
+		return 0, false
+	}
+	var v int64
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		v = v*10 + int64(c-'0')
+	}
+	if v > int64(MaxMaxAge/time.Second) {
+		return 0, false
+	}
+	return v, true
+}
+
+// parseMXPattern checks sts-policy-mx-value = ["*."] Domain (RFC 5321
+// Domain: dot-separated labels of letters, digits and inner hyphens; no
+// trailing dot; A-labels only, RFC 8461 3.2) and lowercases it.
+func parseMXPattern(s string) (string, bool) {
+	name := strings.TrimPrefix(s, "*.")
+	if name == "" {
+		return "", false
+	}
+	for label := range strings.SplitSeq(name, ".") {
+		if label == "" || !isAlnum(label[0]) || !isAlnum(label[len(label)-1]) {
+			return "", false
+		}
+		for i := 1; i < len(label)-1; i++ {
+			if c := label[i]; !isAlnum(c) && c != '-' {
+				return "", false
+			}
+		}
+	}
+	return strings.ToLower(s), true
+}
+
+// isPolicyExtValue checks sts-policy-ext-value =
+// sts-policy-vchar [*(%x20 / sts-policy-vchar) sts-policy-vchar], where
+// sts-policy-vchar = %x21-7E / UTF8-2 / UTF8-3 / UTF8-4. The caller has
+// already trimmed the surrounding WSP.
+func isPolicyExtValue(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c == ' ' && i > 0 && i < len(s)-1 || c >= 0x21 && c <= 0x7e {
+				i++
+				continue
+			}
+			return false
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size <= 1 {
+			return false
+		}
+		i += size
+	}
+	return true
+}
+
+// String returns the policy in the RFC 8461 3.2 syntax with LF line
+// endings: version, mode, max_age, the mx lines, then the extensions.
+func (p *Policy) String() string {
+	var b strings.Builder
+	b.WriteString("version: STSv1\nmode: ")
+	b.WriteString(string(p.Mode))
+	b.WriteString("\nmax_age: ")
+	b.WriteString(strconv.FormatInt(int64(p.MaxAge/time.Second), 10))
+	b.WriteByte('\n')
+	for _, mx := range p.MX {
+		b.WriteString("mx: ")
+		b.WriteString(mx)
+		b.WriteByte('\n')
+	}
+	for _, e := range p.Extensions {
+		b.WriteString(e.Key)
+		b.WriteString(": ")
+		b.WriteString(e.Value)
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// Match reports whether host (an MX host name) matches one of the
+// policy's mx patterns (RFC 8461 4.1). A pattern "*.suffix" covers exactly
+// one left-most label: "*.example.com" matches "mail.example.com", not
+// "example.com" and not "a.b.example.com". Names compare in canonical form:
+// any case, a trailing dot and U-labels are accepted (U-labels become
+// A-labels with golang.org/x/net/idna). An IP address or address literal
+// never matches, even a pattern spelled like it. Match looks only at the
+// patterns: the caller decides what the mode means.
+func (p *Policy) Match(host string) bool {
+	h, reason := normalizeName(host)
+	if reason != "" {
+		return false
+	}
+	for _, pat := range p.MX {
+		pat, ok := normalizePattern(pat)
+		if !ok {
+			continue
+		}
+		if suffix, wild := strings.CutPrefix(pat, "*."); wild {
+			i := strings.IndexByte(h, '.')
+			if i > 0 && h[i+1:] == suffix {
+				return true
+			}
+		} else if h == pat {
+			return true
+		}
+	}
+	return false
+}
+
+// normalizePattern puts a pattern in canonical form. Parsed policies
+// already hold canonical patterns; this serves policies built by hand.
+func normalizePattern(pat string) (string, bool) {
+	if ascii, lower := ldhASCII(strings.TrimPrefix(pat, "*.")); ascii && lower &&
+		pat != "" && pat[len(pat)-1] != '.' {
+		return pat, true
+	}
+	name, wild := strings.CutPrefix(pat, "*.")
+	n, reason := normalizeName(name)
+	if reason != "" {
+		return "", false
+	}
+	if wild {
+		return "*." + n, true
+	}
+	return n, true
+}

@@ -1,0 +1,468 @@
+package resolver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// The chain of trust in stub mode. Zone cuts are not known in advance:
+// signed data names its zone in the RRSIG signer field, and the DS RRset
+// of that zone (or the proof of its absence) is signed by the parent, so
+// following signer names from the bottom up finds every cut on a secure
+// path (RFC 4035 5). Unsigned data is placed by walking down from the
+// deepest known zone, asking for the DS of each name in turn, until a
+// secure proof of an insecure delegation (Insecure) or the name itself
+// (then the data should have been signed: Bogus).
+
+// valStatus is what the validator knows about a name as a zone apex.
+type valStatus uint8
+
+const (
+	// valSecure: a zone apex with a validated DNSKEY RRset.
+	valSecure valStatus = iota + 1
+	// valInsecure: the name is, or is below, an insecure delegation, or
+	// its zone has no supported algorithm: everything at and below it is
+	// Insecure.
+	valInsecure
+	// valNotCut: the name exists in the zone above it (or is an empty
+	// non-terminal) and is not a zone apex.
+	valNotCut
+	// valNoName: the name provably does not exist.
+	valNoName
+)
+
+// valZone is the validated state of one name, cached by name for
+// valSecure and valInsecure.
+type valZone struct {
+	name   string
+	status valStatus
+	// keys are the usable keys of a secure zone (valZoneKey, supported
+	// algorithm), with their key tags in tags.
+	keys []*dns.DNSKEY
+	tags []uint16
+	// ttl is how long (seconds) the state may be cached.
+	ttl uint32
+	// why says why an insecure state is insecure, for logs.
+	why string
+}
+
+// keysFor returns the keys with the given tag and algorithm.
+func (z *valZone) keysFor(tag uint16, alg uint8) []*dns.DNSKEY {
+	var out []*dns.DNSKEY
+	for i, k := range z.keys {
+		if z.tags[i] == tag && k.Algorithm == alg {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// valMaxDepth bounds the number of zone levels followed from a name up to
+// the root (a chain-length limit against crafted delegation chains).
+const valMaxDepth = 32
+
+// valCache holds validated zone states. It is bounded: when full, expired
+// entries go first, then arbitrary ones (Go's map order is random, which
+// is good enough eviction for a cache of keys; an attacker can only evict
+// entries by making us validate many zones, each costing him queries).
+type valCache struct {
+	mu    sync.Mutex // guards zones
+	zones map[string]valCacheEntry
+	max   int
+}
+
+type valCacheEntry struct {
+	zone    *valZone
+	expires time.Time
+}
+
+func (c *valCache) get(name string, now time.Time) *valZone {
+	if c == nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.zones[name]
+	if !ok {
+		return nil
+	}
+	if !now.Before(e.expires) {
+		delete(c.zones, name)
+		return nil
+	}
+	return e.zone
+}
+
+func (c *valCache) put(z *valZone, now time.Time) {
+	if c == nil || z.ttl == 0 || (z.status != valSecure && z.status != valInsecure) {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.zones[z.name]; !ok && len(c.zones) >= c.max {
+		for k, e := range c.zones {
+			if !now.Before(e.expires) {
+				delete(c.zones, k)
+			}
+		}
+		for k := range c.zones {
+			if len(c.zones) < c.max {
+				break
+			}
+			delete(c.zones, k)
+		}
+	}
+	c.zones[z.name] = valCacheEntry{zone: z, expires: now.Add(time.Duration(min(z.ttl, valMaxTTL)) * time.Second)}
+}
+
+// deepest returns the cached state of name or of its closest ancestor
+// that has one.
+func (c *valCache) deepest(name string, now time.Time) *valZone {
+	for n := name; ; n = valParent(n) {
+		if z := c.get(n, now); z != nil {
+			return z
+		}
+		if n == "." {
+			return nil
+		}
+	}
+}
+
+// keysOpt tunes a keys call.
+type keysOpt struct {
+	// speculate prefetches the DS and DNSKEY of the parent name, which
+	// is usually the parent zone: it saves a round trip per level when
+	// the guess is right and costs two queries when it is not.
+	speculate bool
+	// depth counts the levels above the name that started the chain.
+	depth int
+}
+
+// keys returns the state of zone: its validated keys, or insecure, or
+// not a zone apex. Results are cached and concurrent requests for the
+// same zone share one flight.
+func (l *valLookup) keys(zone string, o keysOpt) (*valZone, error) {
+	if z := l.v.cache.get(zone, l.now); z != nil {
+		return z, nil
+	}
+	if o.depth > valMaxDepth {
+		return nil, valBogus(dns.ExtendedErrorCodeDNSBogus, "work limit: chain of trust deeper than %d zones at %s", valMaxDepth, zone)
+	}
+	// A follower whose leader's lookup was cancelled tries again with
+	// its own context rather than inherit someone else's timeout.
+	for range 3 {
+		ch := l.v.flights.DoChan(zone, func() (any, error) {
+			z, err := l.keysUncached(zone, o)
+			if err == nil {
+				l.v.cache.put(z, l.now)
+			}
+			return z, err
+		})
+		select {
+		case r := <-ch:
+			if r.Err != nil {
+				if l.ctx.Err() == nil && r.Shared && (errors.Is(r.Err, context.Canceled) || errors.Is(r.Err, context.DeadlineExceeded)) {
+					continue
+				}
+				return nil, r.Err
+			}
+			return r.Val.(*valZone), nil
+		case <-l.ctx.Done():
+			return nil, valCtxError(zone, dns.TypeDNSKEY, l.ctx.Err())
+		}
+	}
+	return nil, valCtxError(zone, dns.TypeDNSKEY, context.Canceled)
+}
+
+func (l *valLookup) keysUncached(zone string, o keysOpt) (*valZone, error) {
+	if zone == "." {
+		return l.rootKeys()
+	}
+	if o.speculate {
+		l.start(zone, dns.TypeDNSKEY)
+		if p := valParent(zone); p != "." && l.v.cache.get(p, l.now) == nil {
+			l.start(p, dns.TypeDS)
+			l.start(p, dns.TypeDNSKEY)
+		}
+	}
+	msg, err := l.fetch(zone, dns.TypeDS)
+	if err != nil {
+		return nil, err
+	}
+	up := keysOpt{speculate: true, depth: o.depth + 1}
+	if ds := valFind(valGroup(msg.Answer), zone, dns.TypeDS); ds != nil {
+		r, err := l.verifySet(ds, up)
+		if err != nil {
+			return nil, err
+		}
+		if r.sec != Secure {
+			return &valZone{name: zone, status: valInsecure, ttl: r.ttl, why: "DS RRset is insecure"}, nil
+		}
+		return l.fromDS(zone, ds.rrs, r.ttl)
+	}
+	return l.dsDenied(zone, msg, up)
+}
+
+// fromDS validates the DNSKEY RRset of zone against its validated DS
+// RRset (RFC 4035 5.2).
+func (l *valLookup) fromDS(zone string, ds []dns.RR, dsTTL uint32) (*valZone, error) {
+	usable, why := valUsableDS(ds)
+	if len(usable) == 0 {
+		return &valZone{name: zone, status: valInsecure, ttl: dsTTL, why: why}, nil
+	}
+	msg, err := l.fetch(zone, dns.TypeDNSKEY)
+	if err != nil {
+		return nil, err
+	}
+	return l.validateDNSKEY(zone, msg, usable, dsTTL)
+}
+
+// rootKeys validates the root DNSKEY RRset against the trust anchors.
+func (l *valLookup) rootKeys() (*valZone, error) {
+	anchors := make([]dns.RR, 0, len(l.v.Anchors))
+	for _, a := range l.v.anchors() {
+		anchors = append(anchors, a)
+	}
+	usable, why := valUsableDS(anchors)
+	if len(usable) == 0 {
+		return nil, &Error{Kind: KindIndeterminate, EDE: dns.ExtendedErrorCodeDNSSECIndeterminate, Reason: "no usable trust anchor: " + why}
+	}
+	msg, err := l.fetch(".", dns.TypeDNSKEY)
+	if err != nil {
+		return nil, err
+	}
+	z, err := l.validateDNSKEY(".", msg, usable, valMaxTTL)
+	if err != nil {
+		return nil, err
+	}
+	if z.status != valSecure {
+		return nil, &Error{Kind: KindIndeterminate, EDE: dns.ExtendedErrorCodeDNSSECIndeterminate, Reason: "trust anchor unusable: " + z.why}
+	}
+	return z, nil
+}
+
+// validateDNSKEY checks that a key of the DNSKEY RRset of zone matches a
+// DS and signs the RRset; the usable keys of the RRset then form the
+// zone's validated key set.
+func (l *valLookup) validateDNSKEY(zone string, msg *dns.Msg, ds []*dns.DS, dsTTL uint32) (*valZone, error) {
+	set := valFind(valGroup(msg.Answer), zone, dns.TypeDNSKEY)
+	if set == nil {
+		return nil, valBogus(dns.ExtendedErrorCodeDNSKEYMissing, "DS for %s exists but the zone has no DNSKEY RRset", zone)
+	}
+	var (
+		matched, small bool
+		smallWhy       string
+		lastErr        error
+		tried          int
+	)
+	for _, d := range ds {
+		n := 0
+		for _, rr := range set.rrs {
+			k, ok := rr.(*dns.DNSKEY)
+			if !ok || k.KeyTag() != d.KeyTag || k.Algorithm != d.Algorithm {
+				continue
+			}
+			// Bound the digests computed per DS as the verifications are.
+			if n++; n > l.lim.keysPerTag {
+				return nil, valBogus(dns.ExtendedErrorCodeDNSBogus, "work limit: more than %d DNSKEYs of %s match DS tag %d", l.lim.keysPerTag, zone, d.KeyTag)
+			}
+			if !valDSMatches(d, k) {
+				continue
+			}
+			if k.Flags&dns.REVOKE != 0 {
+				// RFC 5011 2.1: a revoked key validates nothing but
+				// its own revocation.
+				lastErr = valBogus(dns.ExtendedErrorCodeDNSBogus, "DNSKEY %d of %s named by the DS is revoked", d.KeyTag, zone)
+				continue
+			}
+			if !valZoneKey(k) {
+				lastErr = valBogus(dns.ExtendedErrorCodeNoZoneKeyBitSet, "DNSKEY %d of %s named by the DS is not a zone key", d.KeyTag, zone)
+				continue
+			}
+			matched = true
+			if why := valKeyUnusable(k); why != "" {
+				small, smallWhy = true, why
+				continue
+			}
+			if tried >= l.lim.sigs {
+				return nil, valBogus(dns.ExtendedErrorCodeDNSBogus, "work limit: more than %d trust paths tried for %s", l.lim.sigs, zone)
+			}
+			tried++
+			one := &valZone{name: zone, status: valSecure, keys: []*dns.DNSKEY{k}, tags: []uint16{d.KeyTag}}
+			r, err := l.verifyWithKeys(set, one)
+			if err != nil {
+				lastErr = err
+				continue
+			}
+			z := &valZone{name: zone, status: valSecure, ttl: min(r.ttl, dsTTL)}
+			for _, rr := range set.rrs {
+				if k, ok := rr.(*dns.DNSKEY); ok && valZoneKey(k) && valAlgSupported(k.Algorithm) && valKeyUnusable(k) == "" {
+					z.keys = append(z.keys, k)
+					z.tags = append(z.tags, k.KeyTag())
+				}
+			}
+			return z, nil
+		}
+	}
+	if small && lastErr == nil {
+		return &valZone{name: zone, status: valInsecure, ttl: dsTTL, why: smallWhy}, nil
+	}
+	if lastErr != nil {
+		var e *Error
+		if errors.As(lastErr, &e) {
+			c := *e
+			c.Reason = "DNSKEY RRset of " + zone + ": " + c.Reason
+			return nil, &c
+		}
+		return nil, lastErr
+	}
+	if !matched {
+		return nil, valBogus(dns.ExtendedErrorCodeDNSKEYMissing, "no DNSKEY of %s matches its DS RRset", zone)
+	}
+	return nil, valBogus(dns.ExtendedErrorCodeDNSBogus, "DNSKEY RRset of %s is not signed by a key its DS names", zone)
+}
+
+// dsDenied handles a DS answer without a DS RRset: a signed proof from
+// the parent zone that zone has no DS (an insecure delegation, or not a
+// cut at all), or an unsigned answer whose security the parent decides.
+func (l *valLookup) dsDenied(zone string, msg *dns.Msg, o keysOpt) (*valZone, error) {
+	p, err := l.proof(msg, zone, dns.TypeDS, o)
+	if err != nil {
+		return nil, err
+	}
+	if p.sec == Insecure {
+		return &valZone{name: zone, status: valInsecure, ttl: p.ttl, why: p.why}, nil
+	}
+	st, err := p.dsStatus(zone)
+	if err != nil {
+		return nil, err
+	}
+	z := &valZone{name: zone, status: st, ttl: p.ttl}
+	if st == valInsecure {
+		z.why = "insecure delegation from " + p.zone
+	}
+	return z, nil
+}
+
+// walk returns the state of the zone holding name as data: the deepest
+// secure zone above or at name, or an insecure state when an insecure
+// delegation lies on the way. It asks for the DS of each name below the
+// deepest known zone in turn, prefetching a few ahead.
+func (l *valLookup) walk(name string) (*valZone, error) {
+	z := l.v.cache.deepest(name, l.now)
+	if z != nil && z.status == valInsecure {
+		return z, nil
+	}
+	if z == nil {
+		var err error
+		if z, err = l.keys(".", keysOpt{}); err != nil {
+			return nil, err
+		}
+	}
+	var names []string
+	for n := name; n != z.name; n = valParent(n) {
+		if n == "." {
+			return nil, &Error{Kind: KindIndeterminate, Reason: fmt.Sprintf("%s is not below %s", name, z.name)}
+		}
+		names = append(names, n)
+	}
+	const ahead = 3
+	for i := len(names) - 1; i >= 0; i-- {
+		for j := i; j >= 0 && j >= i-ahead; j-- {
+			l.start(names[j], dns.TypeDS)
+		}
+		c := names[i]
+		r, err := l.keys(c, keysOpt{depth: 1})
+		if err != nil {
+			return nil, err
+		}
+		switch r.status {
+		case valSecure:
+			z = r
+		case valInsecure:
+			return r, nil
+		case valNoName:
+			return nil, valBogus(dns.ExtendedErrorCodeDNSBogus, "%s provably does not exist in zone %s, yet data at or below it was returned", c, z.name)
+		}
+	}
+	return z, nil
+}
+
+// verifySet validates an RRset: with keys of its signer, or when it has
+// no RRSIGs, by proving that its owner lies in an insecure zone.
+func (l *valLookup) verifySet(s *valSet, o keysOpt) (valVerified, error) {
+	if len(s.sigs) == 0 {
+		// DS RRsets live in the parent zone: the zone holding the
+		// parent name decides (and asking keys(owner) from inside
+		// keys(owner) would wait on itself).
+		at := s.name
+		if s.rrtype == dns.TypeDS {
+			at = valParent(s.name)
+		}
+		z, err := l.walk(at)
+		if err != nil {
+			return valVerified{}, err
+		}
+		if z.status == valInsecure {
+			return valVerified{sec: Insecure, ttl: valMinTTL(s.rrs), zone: z.name}, nil
+		}
+		return valVerified{}, valBogus(dns.ExtendedErrorCodeRRSIGsMissing, "%s %s has no RRSIG but zone %s is signed", s.name, dns.TypeToString[s.rrtype], z.name)
+	}
+	var signers []string
+	for _, sig := range s.sigs {
+		sn := valLower(sig.SignerName)
+		ok := valIsAncestor(sn, s.name)
+		switch s.rrtype {
+		case dns.TypeDS:
+			// The child cannot sign its own DS (RFC 4035 5.2).
+			ok = ok && (sn != s.name || s.name == ".")
+		case dns.TypeDNSKEY:
+			ok = sn == s.name
+		}
+		if ok && !valContains(signers, sn) {
+			signers = append(signers, sn)
+		}
+	}
+	if len(signers) == 0 {
+		return valVerified{}, valBogus(dns.ExtendedErrorCodeDNSBogus, "RRSIG signer %s of %s %s is not the owner or an ancestor of it",
+			valLower(s.sigs[0].SignerName), s.name, dns.TypeToString[s.rrtype])
+	}
+	var firstErr error
+	for i, sn := range signers {
+		if i == 2 {
+			break
+		}
+		z, err := l.keys(sn, o)
+		if err == nil {
+			switch z.status {
+			case valInsecure:
+				return valVerified{sec: Insecure, ttl: valMinTTL(s.rrs), zone: z.name}, nil
+			case valSecure:
+				var r valVerified
+				if r, err = l.verifyWithKeys(s, z); err == nil {
+					return r, nil
+				}
+			default:
+				err = valBogus(dns.ExtendedErrorCodeDNSBogus, "RRSIG signer %s of %s %s is not a zone apex", sn, s.name, dns.TypeToString[s.rrtype])
+			}
+		}
+		if firstErr == nil {
+			firstErr = err
+		}
+	}
+	return valVerified{}, firstErr
+}
+
+func valContains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

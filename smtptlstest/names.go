@@ -1,0 +1,122 @@
+package smtptlstest
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/miekg/dns"
+	"golang.org/x/net/idna"
+)
+
+// fqdn returns name as the DNS front speaks it: lowercase A-labels, fully
+// qualified. It accepts any case, with or without the trailing dot, and
+// U-labels; "" and "." are the root.
+func fqdn(name string) (string, error) {
+	name = strings.TrimSpace(name)
+	if name == "" || name == "." {
+		return ".", nil
+	}
+	name = strings.TrimSuffix(name, ".")
+	if !isASCII(name) {
+		a, err := idna.Lookup.ToASCII(name)
+		if err != nil {
+			return "", fmt.Errorf("smtptlstest: invalid domain name %q: %w", name, err)
+		}
+		name = a
+	}
+	name = strings.ToLower(name) + "."
+	if _, ok := dns.IsDomainName(name); !ok {
+		return "", fmt.Errorf("smtptlstest: invalid domain name %q", name)
+	}
+	return name, nil
+}
+
+// mustFQDN is fqdn for the World's configuration methods, whose callers are
+// tests: a bad name is a bug in the test, reported by a panic.
+func mustFQDN(name string) string {
+	n, err := fqdn(name)
+	if err != nil {
+		panic(err)
+	}
+	return n
+}
+
+// hostName returns name as the rest of the project speaks it: lowercase
+// A-labels without the trailing dot.
+func hostName(name string) (string, error) {
+	n, err := fqdn(name)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSuffix(n, "."), nil
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// parentName returns the name one label up, or "" for the root.
+func parentName(name string) string {
+	if name == "." {
+		return ""
+	}
+	i, end := dns.NextLabel(name, 0)
+	if end {
+		return "."
+	}
+	return name[i:]
+}
+
+// ancestorAt returns the ancestor of name (or name itself) that has n labels.
+func ancestorAt(name string, n int) string {
+	idx := dns.Split(name)
+	if n <= 0 {
+		return "."
+	}
+	if n >= len(idx) {
+		return name
+	}
+	return name[idx[len(idx)-n]:]
+}
+
+// canonicalLabels returns the labels of name as raw bytes, lowercased,
+// from the root down, so that names compare in the canonical order of
+// RFC 4034 section 6.1.
+func canonicalLabels(name string) [][]byte {
+	buf := make([]byte, 256)
+	off, err := dns.PackDomainName(name, buf, 0, nil, false)
+	if err != nil {
+		// Names reaching here were validated on entry; sort the odd one
+		// by its text so that ordering stays total.
+		return [][]byte{[]byte(name)}
+	}
+	buf = buf[:off]
+	var labels [][]byte
+	for i := 0; i < len(buf) && buf[i] != 0; {
+		l := int(buf[i])
+		labels = append(labels, bytes.ToLower(buf[i+1:i+1+l]))
+		i += 1 + l
+	}
+	for i, j := 0, len(labels)-1; i < j; i, j = i+1, j-1 {
+		labels[i], labels[j] = labels[j], labels[i]
+	}
+	return labels
+}
+
+// canonicalCompare orders names as RFC 4034 section 6.1 does.
+func canonicalCompare(a, b string) int {
+	la, lb := canonicalLabels(a), canonicalLabels(b)
+	for i := 0; i < len(la) && i < len(lb); i++ {
+		if c := bytes.Compare(la[i], lb[i]); c != 0 {
+			return c
+		}
+	}
+	return len(la) - len(lb)
+}

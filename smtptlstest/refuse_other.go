@@ -1,0 +1,5 @@
+//go:build !unix
+
+package smtptlstest
+
+func newRefuser() (*refuser, error) { return refusedFallback() }

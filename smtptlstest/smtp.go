@@ -1,0 +1,374 @@
+package smtptlstest
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-smtp"
+)
+
+// SMTPConfig configures a World SMTP server. The zero value offers
+// STARTTLS with a certificate for the host issued by the World's CA.
+type SMTPConfig struct {
+	// Certificate is presented after STARTTLS. Nil means a certificate
+	// for the host issued by the World's CA (CA.Issue).
+	Certificate *tls.Certificate
+	// NoSTARTTLS stops the server from offering STARTTLS: mail is then
+	// received in clear, as from a server without TLS.
+	NoSTARTTLS bool
+	// BrokenHandshake offers STARTTLS and accepts the command, then
+	// sends bytes that are not TLS and closes the connection: a TLS
+	// failure that happens after the client committed to TLS.
+	BrokenHandshake bool
+}
+
+// Delivery is one message an SMTPServer received.
+type Delivery struct {
+	// From is the reverse path of MAIL FROM.
+	From string
+	// To lists the accepted RCPT TO addresses.
+	To []string
+	// Data is the message as received (headers and body, CRLF line
+	// endings, dot-unstuffed).
+	Data []byte
+	// TLS reports whether the message came over TLS (after STARTTLS).
+	TLS bool
+	// ServerName is the SNI the client sent in its TLS handshake; empty
+	// without TLS or without SNI.
+	ServerName string
+	// TLSVersion is the negotiated TLS version (tls.VersionTLS13, ...), or
+	// 0 without TLS.
+	TLSVersion uint16
+}
+
+// maxMessageBytes bounds what an SMTPServer accepts per message.
+const maxMessageBytes = 10 << 20
+
+// An SMTPServer is an SMTP server of the World (github.com/emersion/go-smtp
+// behind a real loopback listener) for one MX host. It records the
+// messages it accepts. Its methods are safe for concurrent use.
+type SMTPServer struct {
+	w    *World
+	host string
+	ln   net.Listener
+
+	// mu guards everything below.
+	mu          sync.Mutex
+	cfg         SMTPConfig
+	defCert     *tls.Certificate
+	deliveries  []Delivery
+	connections int
+	conns       map[net.Conn]struct{}
+	closed      bool
+
+	tlsSrv, plainSrv *smtp.Server
+	tlsL, plainL     *chanListener
+	wg               sync.WaitGroup
+}
+
+// AddMX starts an SMTP server for host (any case, with or without the
+// trailing dot, U-labels) and maps every address of host, port 25, to it.
+// If host has no A or AAAA record in the World, an A record with a fresh
+// loopback address (127.0.0.x) is added to the zone that answers for it.
+// The MX record pointing at host is the test's to add. AddMX panics on an
+// invalid name or if it cannot listen.
+func (w *World) AddMX(host string, cfg SMTPConfig) *SMTPServer {
+	h, err := hostName(host)
+	if err != nil {
+		panic(err)
+	}
+	def, err := w.ca.Issue(CertOptions{}, h)
+	if err != nil {
+		panic(err)
+	}
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		panic(fmt.Sprintf("smtptlstest: AddMX: %v", err))
+	}
+	s := &SMTPServer{
+		w:       w,
+		host:    h,
+		ln:      ln,
+		cfg:     cfg,
+		defCert: def,
+		conns:   make(map[net.Conn]struct{}),
+		tlsL:    newChanListener(ln.Addr()),
+		plainL:  newChanListener(ln.Addr()),
+	}
+	s.tlsSrv = s.newServer(&tls.Config{GetCertificate: s.certificate})
+	s.plainSrv = s.newServer(nil)
+
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		ln.Close()
+		panic("smtptlstest: AddMX on a closed World")
+	}
+	for _, a := range w.ensureAddrs(mustFQDN(h)) {
+		w.addrs[netip.AddrPortFrom(a, 25)] = ln.Addr().String()
+	}
+	w.mxs = append(w.mxs, s)
+	w.mu.Unlock()
+
+	s.wg.Add(3)
+	go func() { defer s.wg.Done(); s.tlsSrv.Serve(s.tlsL) }()
+	go func() { defer s.wg.Done(); s.plainSrv.Serve(s.plainL) }()
+	go func() { defer s.wg.Done(); s.accept() }()
+	return s
+}
+
+func (s *SMTPServer) newServer(tc *tls.Config) *smtp.Server {
+	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
+		return &session{s: s, c: c}, nil
+	}))
+	srv.Domain = s.host
+	srv.TLSConfig = tc
+	srv.MaxMessageBytes = maxMessageBytes
+	srv.MaxRecipients = 100
+	srv.ReadTimeout = 30 * time.Second
+	srv.WriteTimeout = 30 * time.Second
+	srv.AllowInsecureAuth = true
+	srv.ErrorLog = discardLogger()
+	return srv
+}
+
+func discardLogger() *log.Logger { return log.New(io.Discard, "", 0) }
+
+// Host returns the server's host name: lowercase A-labels, no trailing dot.
+func (s *SMTPServer) Host() string { return s.host }
+
+// Addr returns the real address ("127.0.0.1:port") of the server's
+// listener.
+func (s *SMTPServer) Addr() string { return s.ln.Addr().String() }
+
+// SetConfig changes the configuration for the connections that follow.
+func (s *SMTPServer) SetConfig(cfg SMTPConfig) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cfg = cfg
+}
+
+// Deliveries returns copies of the messages received so far, in order.
+func (s *SMTPServer) Deliveries() []Delivery {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Delivery, len(s.deliveries))
+	for i, d := range s.deliveries {
+		d.To = slices.Clone(d.To)
+		d.Data = slices.Clone(d.Data)
+		out[i] = d
+	}
+	return out
+}
+
+// Connections returns how many connections the server has accepted.
+func (s *SMTPServer) Connections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.connections
+}
+
+func (s *SMTPServer) certificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cfg.Certificate != nil {
+		return s.cfg.Certificate, nil
+	}
+	return s.defCert, nil
+}
+
+// accept hands each connection to the go-smtp server its configuration
+// calls for, so that SetConfig applies to the next connection.
+func (s *SMTPServer) accept() {
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			return
+		}
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			c.Close()
+			return
+		}
+		tc := &trackedConn{Conn: c, s: s}
+		s.conns[tc] = struct{}{}
+		s.connections++
+		cfg := s.cfg
+		s.mu.Unlock()
+		switch {
+		case cfg.BrokenHandshake:
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				s.broken(tc)
+			}()
+		case cfg.NoSTARTTLS:
+			s.plainL.push(tc)
+		default:
+			s.tlsL.push(tc)
+		}
+	}
+}
+
+// broken speaks just enough SMTP to accept STARTTLS, then answers the
+// client's TLS handshake with bytes that are not TLS.
+func (s *SMTPServer) broken(c net.Conn) {
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	br := bufio.NewReaderSize(io.LimitReader(c, 64<<10), 1024)
+	fmt.Fprintf(c, "220 %s ESMTP smtptlstest\r\n", s.host)
+	for {
+		line, err := br.ReadSlice('\n')
+		if err != nil {
+			return
+		}
+		verb, _, _ := strings.Cut(strings.TrimSpace(string(line)), " ")
+		switch strings.ToUpper(verb) {
+		case "EHLO":
+			fmt.Fprintf(c, "250-%s\r\n250-PIPELINING\r\n250 STARTTLS\r\n", s.host)
+		case "HELO":
+			fmt.Fprintf(c, "250 %s\r\n", s.host)
+		case "STARTTLS":
+			io.WriteString(c, "220 2.0.0 Ready to start TLS\r\n")
+			// Wait for the ClientHello, so that the client reads our
+			// garbage rather than a reset.
+			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			buf := make([]byte, 4096)
+			c.Read(buf)
+			io.WriteString(c, "this is not TLS\r\n\x00\x00\x00\x00")
+			return
+		case "QUIT":
+			io.WriteString(c, "221 2.0.0 Bye\r\n")
+			return
+		default:
+			io.WriteString(c, "502 5.5.1 Command not implemented\r\n")
+		}
+	}
+}
+
+func (s *SMTPServer) close() {
+	s.mu.Lock()
+	s.closed = true
+	conns := make([]net.Conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	s.ln.Close()
+	s.tlsL.Close()
+	s.plainL.Close()
+	for _, c := range conns {
+		c.Close()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// Shutdown waits for go-smtp's connection goroutines, which end now
+	// that their connections are closed.
+	s.tlsSrv.Shutdown(ctx)
+	s.plainSrv.Shutdown(ctx)
+	s.wg.Wait()
+}
+
+// trackedConn lets the server close connections go-smtp still holds.
+type trackedConn struct {
+	net.Conn
+	s    *SMTPServer
+	once sync.Once
+}
+
+func (c *trackedConn) Close() error {
+	c.once.Do(func() {
+		c.s.mu.Lock()
+		delete(c.s.conns, c)
+		c.s.mu.Unlock()
+	})
+	return c.Conn.Close()
+}
+
+// session records one SMTP transaction at a time.
+type session struct {
+	s    *SMTPServer
+	c    *smtp.Conn
+	from string
+	to   []string
+}
+
+func (ss *session) Reset() {
+	ss.from, ss.to = "", nil
+}
+
+func (ss *session) Logout() error { return nil }
+
+func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
+	ss.from, ss.to = from, nil
+	return nil
+}
+
+func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	ss.to = append(ss.to, to)
+	return nil
+}
+
+func (ss *session) Data(r io.Reader) error {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	d := Delivery{From: ss.from, To: slices.Clone(ss.to), Data: data}
+	if st, ok := ss.c.TLSConnectionState(); ok {
+		d.TLS = true
+		d.ServerName = st.ServerName
+		d.TLSVersion = st.Version
+	}
+	ss.s.mu.Lock()
+	ss.s.deliveries = append(ss.s.deliveries, d)
+	ss.s.mu.Unlock()
+	return nil
+}
+
+// chanListener is a net.Listener fed by SMTPServer.accept.
+type chanListener struct {
+	addr net.Addr
+	ch   chan net.Conn
+	done chan struct{}
+	once sync.Once
+}
+
+func newChanListener(addr net.Addr) *chanListener {
+	return &chanListener{addr: addr, ch: make(chan net.Conn), done: make(chan struct{})}
+}
+
+func (l *chanListener) push(c net.Conn) {
+	select {
+	case l.ch <- c:
+	case <-l.done:
+		c.Close()
+	}
+}
+
+func (l *chanListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.ch:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *chanListener) Close() error {
+	l.once.Do(func() { close(l.done) })
+	return nil
+}
+
+func (l *chanListener) Addr() net.Addr { return l.addr }

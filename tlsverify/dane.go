@@ -1,0 +1,359 @@
+package tlsverify
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/sha512"
+	"crypto/tls"
+	"crypto/x509"
+	"sync"
+	"time"
+)
+
+// Work limits. The TLSA RRset and the certificate chain come from the
+// network; these bound the work one verification can do.
+const (
+	// MaxRecords is the number of TLSA records a DANE value considers;
+	// later records are ignored. Real RRsets hold a handful.
+	MaxRecords = 100
+	// MaxChain is the number of certificates of the peer chain
+	// considered (the leaf and up to nine more); later ones are ignored.
+	MaxChain = 10
+	// MaxNames is the number of reference identifiers considered.
+	MaxNames = 16
+	// maxSigChecks bounds signature verifications per VerifyChain call.
+	maxSigChecks = 3 * MaxChain
+	// maxNodes bounds the path-building steps per VerifyChain call.
+	maxNodes = 4 * MaxChain
+)
+
+// DANE verifies a server's certificate chain against a TLSA RRset the way
+// an SMTP client must (RFC 7672 section 3, RFC 7671 section 5).
+//
+// Fill the fields, then call Verify or VerifyChain, or pass the value to
+// Config. A DANE value is safe for concurrent use. The first verification
+// computes derived state (decoded records, canonical names) once; the
+// fields must not be changed after that, as with a tls.Config in use.
+// Build a new DANE value when the records change.
+type DANE struct {
+	// Records is the secure (DNSSEC-validated) TLSA RRset. PKIX-TA(0) and
+	// PKIX-EE(1) records, unknown selectors or matching types, digests of
+	// the wrong length and undecodable Full(0) data are unusable and
+	// ignored (RFC 7672 3.1.3; see TLSA.Status). Only the first
+	// MaxRecords records are considered. With no usable record every
+	// verification fails with KindNoUsableRecords; RFC 7672 2.2 then asks
+	// for unauthenticated TLS, which is the caller's decision, not ours.
+	Records []TLSA
+
+	// Names are the reference identifiers checked against the leaf when a
+	// DANE-TA(2) record matched (RFC 7672 3.2.2, 3.2.3). Names[0] must be
+	// the TLSA base domain (also the SNI name); further names are the
+	// next-hop domain and its CNAME expansion, or with an insecure MX RRset
+	// the MX host name. Any case, with or without trailing dot, U-labels
+	// or A-labels. Only the first MaxNames are considered.
+	//
+	// The zero value (no names) makes every DANE-TA(2) match fail with
+	// KindNameMismatch: there is nothing to check the certificate
+	// against, and skipping the check would let any certificate issued by
+	// the trust anchor impersonate the server. DANE-EE(3) matches never
+	// check names.
+	Names []string
+
+	// Now returns the current time for validity checks of DANE-TA(2)
+	// chains. Nil means time.Now.
+	Now func() time.Time
+
+	// DigestPreference ranks the digest matching types for digest agility
+	// (RFC 7671 section 9), strongest first. Within each (usage, selector)
+	// pair, after unusable records are dropped, only Full(0) records and
+	// the records of the highest-ranked matching type present are used;
+	// a server whose only matching record uses a weaker digest fails. A
+	// matching type missing from a non-empty list is treated as
+	// unsupported and its records as unusable; values other than SHA256
+	// and SHA512 are ignored.
+	//
+	// Nil (or empty) means {SHA512, SHA256}: SHA-512 is preferred, as
+	// RFC 7671 9 suggests. A list that ranks SHA-256 first trades a
+	// little collision resistance for compatibility with zones that
+	// publish a stale SHA-512 record next to a current SHA-256 one.
+	DigestPreference []uint8
+
+	once sync.Once
+	prep *prepared
+}
+
+// Match reports which record authenticated the server.
+type Match struct {
+	// Record is the TLSA record that matched. Its Data is shared with the
+	// DANE value (copying it would cost an allocation per handshake); do
+	// not modify it.
+	Record TLSA
+	// Depth follows OpenSSL's SSL_get0_dane_authority. It is 0 for a
+	// DANE-EE(3) match on the leaf. For DANE-TA(2) it is the position of
+	// the trust anchor in the verified path, counting the leaf as 0: the
+	// position of the matching certificate in a well-ordered chain; for a
+	// Full(0) certificate from DNS that is not in the chain, one more than
+	// the position of the certificate it signed (len(chain) for a
+	// complete chain without the anchor); for a bare SPKI(1) Full(0) key
+	// from DNS, the position of the top-most chain certificate it signed
+	// (so 0 when it signed the leaf: the key is not the leaf, it
+	// certified it). Depth is -1 when no record matched.
+	Depth int
+}
+
+type prepared struct {
+	names   []string
+	usable  bool
+	ee      []TLSA   // effective DANE-EE(3) records
+	ta      []taRec  // effective DANE-TA(2) records
+	dnsCert []int    // indexes into ta of 2 0 0 records (certificates)
+	dnsKey  []int    // indexes into ta of 2 1 0 records (bare keys)
+	need    needBits // digests the TA records compare
+}
+
+// taRec is an effective DANE-TA(2) record with its decoded Full(0) data.
+type taRec struct {
+	rec  TLSA
+	cert *x509.Certificate // 2 0 0
+	key  *x509.Certificate // 2 0 0 and 2 1 0: keyShell of the public key
+}
+
+// keyShell returns a certificate holding only pub, so that signatures
+// made by a trust anchor's key are checked by CheckSignatureFrom like
+// every other link (same algorithm policy: no MD5, no SHA-1), while the
+// constraints of the anchor's certificate, which depend on its role, are
+// left to the path checks.
+func keyShell(pub any) *x509.Certificate {
+	return &x509.Certificate{PublicKey: pub, PublicKeyAlgorithm: keyAlgorithm(pub)}
+}
+
+type needBits uint8
+
+const (
+	needCert256 needBits = 1 << iota
+	needCert512
+	needSPKI256
+	needSPKI512
+)
+
+func (d *DANE) prepared() *prepared {
+	d.once.Do(func() { d.prep = d.prepare() })
+	return d.prep
+}
+
+func (d *DANE) prepare() *prepared {
+	p := new(prepared)
+	for _, n := range d.Names {
+		if len(p.names) == MaxNames {
+			break
+		}
+		if c := canonicalName(n); c != "" {
+			p.names = append(p.names, c)
+		}
+	}
+	recs := d.Records
+	if len(recs) > MaxRecords {
+		recs = recs[:MaxRecords]
+	}
+	rank := func(mt uint8) int { // higher is stronger; 0 = unsupported
+		pref := d.DigestPreference
+		if len(pref) == 0 {
+			pref = []uint8{SHA512, SHA256}
+		}
+		for i, m := range pref {
+			if m == mt {
+				return len(pref) - i
+			}
+		}
+		return 0
+	}
+	// Digest agility (RFC 7671 9): per (usage, selector), the strongest
+	// supported digest among the usable records.
+	var best [2][2]int // [usage-2][selector] -> rank
+	usable := make([]TLSA, 0, len(recs))
+	for _, r := range recs {
+		if r.Status() != RecordUsable {
+			continue
+		}
+		if r.MatchingType != Full {
+			rk := rank(r.MatchingType)
+			if rk == 0 {
+				continue
+			}
+			if b := &best[r.Usage-DANETA][r.Selector]; rk > *b {
+				*b = rk
+			}
+		}
+		usable = append(usable, r)
+	}
+	for _, r := range usable {
+		if r.MatchingType != Full && rank(r.MatchingType) != best[r.Usage-DANETA][r.Selector] {
+			continue
+		}
+		p.usable = true
+		r.Data = bytes.Clone(r.Data) // the caller keeps its slice
+		if r.Usage == DANEEE {
+			p.ee = append(p.ee, r)
+			continue
+		}
+		t := taRec{rec: r}
+		switch {
+		case r.MatchingType == Full && r.Selector == Cert:
+			t.cert, _ = x509.ParseCertificate(r.Data) // Status checked it parses
+			t.key = keyShell(t.cert.PublicKey)
+			p.dnsCert = append(p.dnsCert, len(p.ta))
+		case r.MatchingType == Full:
+			pub, _ := x509.ParsePKIXPublicKey(r.Data)
+			t.key = keyShell(pub)
+			p.dnsKey = append(p.dnsKey, len(p.ta))
+		case r.Selector == Cert && r.MatchingType == SHA256:
+			p.need |= needCert256
+		case r.Selector == Cert:
+			p.need |= needCert512
+		case r.MatchingType == SHA256:
+			p.need |= needSPKI256
+		default:
+			p.need |= needSPKI512
+		}
+		p.ta = append(p.ta, t)
+	}
+	return p
+}
+
+func keyAlgorithm(pub any) x509.PublicKeyAlgorithm {
+	switch pub.(type) {
+	case *rsa.PublicKey:
+		return x509.RSA
+	case *ecdsa.PublicKey:
+		return x509.ECDSA
+	case ed25519.PublicKey:
+		return x509.Ed25519
+	}
+	return x509.UnknownPublicKeyAlgorithm
+}
+
+// Usable reports whether at least one record is usable under this
+// configuration. When it is false, RFC 7672 2.2 calls for TLS without
+// authentication (never cleartext), and VerifyChain fails with
+// KindNoUsableRecords.
+func (d *DANE) Usable() bool {
+	return d != nil && d.prepared().usable
+}
+
+func (d *DANE) now() time.Time {
+	if d.Now != nil {
+		return d.Now()
+	}
+	return time.Now()
+}
+
+// Verify verifies cs.PeerCertificates with VerifyChain. Its signature
+// fits tls.Config.VerifyConnection; see Config.
+func (d *DANE) Verify(cs tls.ConnectionState) error {
+	_, err := d.VerifyChain(cs.PeerCertificates)
+	return err
+}
+
+// VerifyChain verifies a server certificate chain, leaf first, in the
+// order the server sent it (RFC 7672 3.1, RFC 7671 5):
+//
+//   - DANE-EE(3) records are compared with the leaf certificate or its
+//     public key only: no name, validity or chain checks.
+//   - DANE-TA(2) records name a trust anchor: a certificate of the chain
+//     other than the leaf, a certificate from DNS (2 0 0) or a bare key
+//     from DNS (2 1 0). A path is built from the leaf to the anchor,
+//     every signature on it is verified, and the path is truncated at the
+//     anchor, so that cross-signed copies of the anchor higher up are
+//     irrelevant. The leaf and the intermediates must be within their
+//     validity period; the anchor certificate only when it is self-issued
+//     (OpenSSL's rule: an anchor's own signer is not consulted, but an
+//     expired root is not trusted). Intermediates must be CAs within
+//     their path length limit, and so must a Cert(0) anchor (RFC 7671
+//     5.2.2 "SHOULD apply TA constraints"); a key-only SPKI(1) anchor
+//     carries no constraints. An anchor that has the leaf's key never
+//     counts: a DANE-TA(2) record never matches at depth 0. Finally the
+//     leaf must be valid for one of Names (see matchesAnyName).
+//
+// A DANE-EE(3) match is preferred to a DANE-TA(2) one, and a shallower
+// anchor to a deeper one. Only the first MaxChain certificates are
+// considered, and path building stops after a fixed number of steps and
+// signature checks.
+//
+// On success the error is nil. On failure it is a *Error; the Match then
+// has Depth -1, unless a DANE-TA(2) record matched before a later check
+// (name, validity, constraints) failed, in which case it names that record
+// and depth, as OpenSSL reports them.
+func (d *DANE) VerifyChain(chain []*x509.Certificate) (Match, error) {
+	if d == nil {
+		return Match{Depth: -1}, newError(KindConfig, "nil DANE verifier")
+	}
+	p := d.prepared()
+	if !p.usable {
+		return Match{Depth: -1}, newError(KindNoUsableRecords, "no usable TLSA records")
+	}
+	for i, c := range chain {
+		if c == nil || i == MaxChain {
+			chain = chain[:i]
+			break
+		}
+	}
+	if len(chain) == 0 {
+		return Match{Depth: -1}, newError(KindNoCertificate, "server sent no certificate")
+	}
+	if r, ok := matchEE(p.ee, chain[0]); ok {
+		return Match{Record: r, Depth: 0}, nil
+	}
+	if len(p.ta) == 0 {
+		return Match{Depth: -1}, newError(KindNoMatch, "no DANE-EE record matches the leaf")
+	}
+	return p.verifyTA(chain, d.now())
+}
+
+// matchEE compares the leaf with the DANE-EE(3) records, hashing each
+// selected field at most once.
+func matchEE(ee []TLSA, leaf *x509.Certificate) (TLSA, bool) {
+	var (
+		have           needBits
+		c256, s256     [sha256.Size]byte
+		c512, s512     [sha512.Size]byte
+		digest, source []byte
+	)
+	for _, r := range ee {
+		if r.Selector == Cert {
+			source = leaf.Raw
+		} else {
+			source = leaf.RawSubjectPublicKeyInfo
+		}
+		switch {
+		case r.MatchingType == Full:
+			digest = source
+		case r.MatchingType == SHA256 && r.Selector == Cert:
+			if have&needCert256 == 0 {
+				c256, have = sha256.Sum256(source), have|needCert256
+			}
+			digest = c256[:]
+		case r.MatchingType == SHA256:
+			if have&needSPKI256 == 0 {
+				s256, have = sha256.Sum256(source), have|needSPKI256
+			}
+			digest = s256[:]
+		case r.Selector == Cert:
+			if have&needCert512 == 0 {
+				c512, have = sha512.Sum512(source), have|needCert512
+			}
+			digest = c512[:]
+		default:
+			if have&needSPKI512 == 0 {
+				s512, have = sha512.Sum512(source), have|needSPKI512
+			}
+			digest = s512[:]
+		}
+		if bytes.Equal(digest, r.Data) {
+			return r, true
+		}
+	}
+	return TLSA{}, false
+}
