@@ -43,6 +43,9 @@ const (
 	KindVerify
 	// KindInvalidDomain: the domain or host name is not a valid name.
 	KindInvalidDomain
+	// KindResolver: the start-up probe found a resolver that cannot
+	// support DANE.
+	KindResolver
 )
 
 var kindNames = [...]string{
@@ -53,6 +56,7 @@ var kindNames = [...]string{
 	KindRequireTLS:    "REQUIRETLS cannot be met",
 	KindVerify:        "verification failed",
 	KindInvalidDomain: "invalid domain",
+	KindResolver:      "resolver unfit for DANE",
 }
 
 // String returns a short description.

@@ -291,12 +291,11 @@ func (c *Client) lookup(ctx context.Context, domain string, force bool) (*Result
 	if rerr != nil {
 		res.RecordError = rerr
 		var e *Error
-		errors.As(rerr, &e)
-		switch e.Kind {
-		case KindNoRecord:
-			res.RecordStatus = RecordAbsent
-		case KindDNS:
+		switch {
+		case !errors.As(rerr, &e) || e.Kind == KindDNS:
 			res.RecordStatus = RecordLookupFailed
+		case e.Kind == KindNoRecord:
+			res.RecordStatus = RecordAbsent
 		default:
 			res.RecordStatus = RecordInvalid
 		}

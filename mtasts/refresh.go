@@ -2,7 +2,6 @@ package mtasts
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
@@ -16,6 +15,8 @@ const DefaultRefreshInterval = 24 * time.Hour
 // Refresh runs one proactive refresh over every cached entry:
 //
 //   - an entry not used for PruneAfter is deleted;
+//   - an entry that cannot be decoded is left alone (it may come from a
+//     newer version sharing the Cache) and logged;
 //   - an expired entry is deleted (it no longer protects anything, and a
 //     later lookup fetches afresh);
 //   - every other entry is fetched again, whatever the TXT record says
@@ -74,17 +75,17 @@ func (c *Client) Refresh(ctx context.Context) error {
 func (c *Client) refreshOne(ctx context.Context, key string) {
 	d, err := normalizeDomain(key)
 	if err != nil || d != key {
-		c.log.Error("mtasts: deleting cache entry with an invalid key", slog.String("key", key))
-		c.delete(ctx, key)
+		// Not written by a Client: leave it alone.
+		c.log.Warn("mtasts: ignoring cache key that is not a policy domain", slog.String("key", key))
 		return
 	}
 	e := c.reload(ctx, d)
 	if e == nil {
+		// Gone, or unreadable (load has logged why). An unreadable entry
+		// may be a newer encoding written by another MTA sharing the
+		// Cache: it is left for that MTA, and replaced here only by the
+		// next successful fetch.
 		c.forget(d)
-		if _, err := c.cache.Get(ctx, d); !errors.Is(err, ErrCacheMiss) {
-			// Present but unreadable: load has logged why.
-			c.delete(ctx, d)
-		}
 		return
 	}
 	now := c.now()

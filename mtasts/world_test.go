@@ -2,6 +2,7 @@ package mtasts_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/smtptls/smtptls/mtasts"
+	"github.com/smtptls/smtptls/resolver"
 	"github.com/smtptls/smtptls/smtptlstest"
 )
 
@@ -134,4 +136,13 @@ func policy(mode mtasts.Mode, maxAge time.Duration, mx ...string) string {
 		s += "mx: " + m + "\n"
 	}
 	return s
+}
+
+// resolverWithTimeout is the world's stub resolver with a short timeout,
+// for tests that make the DNS front stay silent.
+type resolverWithTimeout struct{ w *smtptlstest.World }
+
+func (r *resolverWithTimeout) Lookup(ctx context.Context, name string, qtype uint16) (*resolver.Answer, error) {
+	s := &resolver.Stub{Servers: []string{r.w.DNSAddr()}, Timeout: 200 * time.Millisecond}
+	return s.Lookup(ctx, name, qtype)
 }

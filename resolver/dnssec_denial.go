@@ -95,7 +95,10 @@ type valProof struct {
 // question, the proof must come from a zone above name). With no signed
 // proof at all, the zone holding name decides: Insecure if it is, Bogus
 // otherwise (RFC 4035 5.4: a signed zone must prove every denial).
-func (l *valLookup) proof(msg *dns.Msg, name string, qtype uint16, o keysOpt) (*valProof, error) {
+//
+// signed, when not "", is the zone already known to be secure for name
+// (a wildcard answer's signer): then a missing proof is Bogus at once.
+func (l *valLookup) proof(msg *dns.Msg, name string, qtype uint16, signed string, o keysOpt) (*valProof, error) {
 	above := qtype == dns.TypeDS && name != "."
 	sets := valGroup(msg.Ns)
 	zone := ""
@@ -114,6 +117,9 @@ func (l *valLookup) proof(msg *dns.Msg, name string, qtype uint16, o keysOpt) (*
 		}
 	}
 	negTTL := valNegTTL(sets, zone)
+	if zone == "" && signed != "" {
+		return nil, valBogus(dns.ExtendedErrorCodeNSECMissing, "no signed NSEC or NSEC3 proves the wildcard expansion at %s in zone %s", name, signed)
+	}
 	if zone == "" {
 		at := name
 		if above {

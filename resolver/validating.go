@@ -395,7 +395,7 @@ func (l *valLookup) resolve(qname string, qtype uint16) (*Answer, error) {
 		// No records at the end of the chain: a denial (RFC 6604: the
 		// rcode speaks of the last name of the chain).
 		nx := msg.Rcode == dns.RcodeNameError
-		p, err := l.proof(msg, cur, qtype, keysOpt{speculate: true})
+		p, err := l.proof(msg, cur, qtype, "", keysOpt{speculate: true})
 		if err != nil {
 			return nil, err
 		}
@@ -436,7 +436,7 @@ func (l *valLookup) verifyAnswer(msg *dns.Msg, s *valSet) (valVerified, error) {
 	if err != nil || r.sec != Secure || r.wildcard == "" {
 		return r, err
 	}
-	p, err := l.proof(msg, s.name, s.rrtype, keysOpt{speculate: true})
+	p, err := l.proof(msg, s.name, s.rrtype, r.zone, keysOpt{speculate: true})
 	if err != nil {
 		return r, err
 	}

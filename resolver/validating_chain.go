@@ -331,7 +331,7 @@ func (l *valLookup) validateDNSKEY(zone string, msg *dns.Msg, ds []*dns.DS, dsTT
 // the parent zone that zone has no DS (an insecure delegation, or not a
 // cut at all), or an unsigned answer whose security the parent decides.
 func (l *valLookup) dsDenied(zone string, msg *dns.Msg, o keysOpt) (*valZone, error) {
-	p, err := l.proof(msg, zone, dns.TypeDS, o)
+	p, err := l.proof(msg, zone, dns.TypeDS, "", o)
 	if err != nil {
 		return nil, err
 	}
@@ -387,7 +387,9 @@ func (l *valLookup) walk(name string) (*valZone, error) {
 		case valInsecure:
 			return r, nil
 		case valNoName:
-			return nil, valBogus(dns.ExtendedErrorCodeDNSBogus, "%s provably does not exist in zone %s, yet data at or below it was returned", c, z.name)
+			// name lies in z as a name z says does not exist: z is the
+			// zone that must sign whatever the caller holds.
+			return z, nil
 		}
 	}
 	return z, nil

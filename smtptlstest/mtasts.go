@@ -193,7 +193,9 @@ func (w *World) servePolicy(rw http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	if !w.sleep(ctx, p.Delay) {
-		return
+		// The World closes (or the client left): abort rather than
+		// send an empty 200.
+		panic(http.ErrAbortHandler)
 	}
 	status := p.Status
 	if status == 0 {
@@ -231,7 +233,7 @@ func (w *World) servePolicy(rw http.ResponseWriter, r *http.Request) {
 				return
 			}
 			if !w.sleep(ctx, p.BodyDelay) {
-				return
+				panic(http.ErrAbortHandler)
 			}
 		}
 		return
@@ -251,7 +253,7 @@ func (w *World) servePolicy(rw http.ResponseWriter, r *http.Request) {
 		n -= k
 		select {
 		case <-w.done:
-			return
+			panic(http.ErrAbortHandler)
 		default:
 		}
 	}

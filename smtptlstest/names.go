@@ -27,7 +27,7 @@ func fqdn(name string) (string, error) {
 		name = a
 	}
 	name = strings.ToLower(name) + "."
-	if _, ok := dns.IsDomainName(name); !ok {
+	if _, ok := dns.IsDomainName(name); !ok || strings.ContainsFunc(name, func(r rune) bool { return r <= ' ' || r > '~' }) {
 		return "", fmt.Errorf("smtptlstest: invalid domain name %q", name)
 	}
 	return name, nil

@@ -178,13 +178,21 @@ func (s *SMTPServer) Connections() int {
 	return s.connections
 }
 
-func (s *SMTPServer) certificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+// Certificate returns the certificate the server presents after
+// STARTTLS: SMTPConfig.Certificate, or the one the World's CA issued for
+// the host (leaf and intermediate, Leaf set), from which tests derive
+// TLSA records.
+func (s *SMTPServer) Certificate() *tls.Certificate {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cfg.Certificate != nil {
-		return s.cfg.Certificate, nil
+		return s.cfg.Certificate
 	}
-	return s.defCert, nil
+	return s.defCert
+}
+
+func (s *SMTPServer) certificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	return s.Certificate(), nil
 }
 
 // accept hands each connection to the go-smtp server its configuration

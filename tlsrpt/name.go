@@ -70,6 +70,30 @@ func canonName(name string) string {
 	return clip(strings.ToLower(strings.TrimSuffix(name, ".")), maxField)
 }
 
+// lenientName tidies a name from a received report for grouping and
+// display without judging it: trailing dots removed, U-labels converted
+// to A-labels where IDNA allows, ASCII letters lowercased. It is
+// idempotent, so a parsed report renders and parses back unchanged.
+func lenientName(name string) string {
+	prefix := ""
+	if rest, ok := strings.CutPrefix(name, "*."); ok {
+		prefix, name = "*.", rest
+	}
+	name = strings.TrimRight(name, ".")
+	if !isLDH(name) {
+		if a, err := idna.Lookup.ToASCII(name); err == nil && isLDH(a) {
+			name = strings.TrimRight(a, ".")
+		}
+	}
+	b := []byte(name)
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return prefix + string(b)
+}
+
 // canonPattern canonicalises an MX host pattern ("mx.example.com" or
 // "*.example.com", RFC 8461 3.2) the way canonName does a name.
 func canonPattern(p string) string {

@@ -25,9 +25,11 @@ const MaxReportSize = 10 << 20
 // extensible). It is strict where a report would be meaningless: the
 // input must be a single JSON object, date-range must hold two valid
 // date-times with start not after end, policies must be present, and
-// every policy needs a policy-type and a policy-domain, and session counts
-// must not be negative. The policy domain and MX host names are returned
-// lowercase without a trailing dot. Times are in UTC.
+// every policy needs a policy-type and a policy-domain, session counts
+// must not be negative, and date-times must fall in the years 0000-9999
+// in UTC. The policy domain and MX host names are returned with ASCII
+// letters lowercased, U-labels converted to A-labels where possible and
+// no trailing dot. Times are in UTC.
 //
 // Errors are *Error with KindTooLarge, KindCompression or
 // KindReportSyntax.
@@ -85,16 +87,16 @@ func ParseReport(data []byte) (*Report, error) {
 		if p.Summary.TotalSuccessfulSessionCount < 0 || p.Summary.TotalFailureSessionCount < 0 {
 			return nil, &Error{Kind: KindReportSyntax, Reason: "negative session count"}
 		}
-		p.Policy.Domain = canonName(p.Policy.Domain)
+		p.Policy.Domain = lenientName(p.Policy.Domain)
 		for j, h := range p.Policy.MXHosts {
-			p.Policy.MXHosts[j] = canonPattern(h)
+			p.Policy.MXHosts[j] = lenientName(h)
 		}
 		for j := range p.FailureDetails {
 			d := &p.FailureDetails[j]
 			if d.FailedSessionCount < 0 {
 				return nil, &Error{Kind: KindReportSyntax, Reason: "negative session count"}
 			}
-			d.ReceivingMXHostname = canonName(d.ReceivingMXHostname)
+			d.ReceivingMXHostname = lenientName(d.ReceivingMXHostname)
 		}
 	}
 	return &r, nil

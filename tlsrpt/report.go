@@ -105,7 +105,13 @@ func (d *FailureDetails) UnmarshalJSON(b []byte) error {
 const rfc3339Z = "2006-01-02T15:04:05Z"
 
 // MarshalJSON renders the range in UTC as RFC 3339 date-times with "Z".
+// Like time.Time, it refuses years outside 0000-9999.
 func (dr DateRange) MarshalJSON() ([]byte, error) {
+	for _, t := range []time.Time{dr.Start, dr.End} {
+		if y := t.UTC().Year(); y < 0 || y > 9999 {
+			return nil, &Error{Kind: KindInvalid, Reason: "date-time year outside 0000-9999"}
+		}
+	}
 	var b []byte
 	b = append(b, `{"start-datetime":"`...)
 	b = dr.Start.UTC().AppendFormat(b, rfc3339Z)
@@ -150,12 +156,16 @@ func parseDateTime(s string) (time.Time, error) {
 	if len(u) > 10 && u[10] == ' ' {
 		u = u[:10] + "T" + u[11:]
 	}
-	if t, err := time.Parse(time.RFC3339Nano, u); err == nil {
-		return t.UTC(), nil
+	t, err := time.Parse(time.RFC3339Nano, u)
+	if err != nil {
+		// No zone at all: the Microsoft form, taken as UTC.
+		t, err = time.ParseInLocation("2006-01-02T15:04:05.999999999", u, time.UTC)
 	}
-	// No zone at all: the Microsoft form, taken as UTC.
-	if t, err := time.ParseInLocation("2006-01-02T15:04:05.999999999", u, time.UTC); err == nil {
-		return t, nil
+	if err == nil {
+		t = t.UTC()
+		if y := t.Year(); y >= 0 && y <= 9999 {
+			return t, nil
+		}
 	}
 	return time.Time{}, &Error{Kind: KindReportSyntax, Reason: "invalid date-time " + quoteShort(s)}
 }

@@ -265,14 +265,18 @@ func TestParseReportTolerance(t *testing.T) {
 		{"lowercase-and-space", `"2024-01-01T00:00:00Z"`, `"2024-01-01 00:00:00z"`, nil},
 		{"fraction", `"2024-01-01T23:59:59Z"`, `"2024-01-01T23:59:59.000Z"`, nil},
 		{"mx-host-string", `"policy-domain":"example.com"`, `"policy-domain":"example.com","mx-host":"MX.Example.com."`,
-			func(r *Report) bool { return reflect.DeepEqual(r.Policies[0].Policy.MXHosts, []string{"mx.example.com"}) }},
+			func(r *Report) bool {
+				return reflect.DeepEqual(r.Policies[0].Policy.MXHosts, []string{"mx.example.com"})
+			}},
 		{"mx-host-array", `"policy-domain":"example.com"`, `"policy-domain":"example.com","mx-host":["a.example.com","*.b.example.com"]`,
 			func(r *Report) bool {
 				return reflect.DeepEqual(r.Policies[0].Policy.MXHosts, []string{"a.example.com", "*.b.example.com"})
 			}},
 		{"mx-host-null", `"policy-domain":"example.com"`, `"policy-domain":"example.com","mx-host":null`, nil},
 		{"policy-string-string", `"policy-domain":"example.com"`, `"policy-domain":"example.com","policy-string":"version: STSv1"`,
-			func(r *Report) bool { return reflect.DeepEqual(r.Policies[0].Policy.Strings, []string{"version: STSv1"}) }},
+			func(r *Report) bool {
+				return reflect.DeepEqual(r.Policies[0].Policy.Strings, []string{"version: STSv1"})
+			}},
 		{"domain-case-dot", `"policy-domain":"example.com"`, `"policy-domain":"EXAMPLE.com."`, nil},
 		{"bom", `{"organization-name"`, "\ufeff" + `{"organization-name"`, nil},
 		{"unknown-fields", `"report-id":"r"`, `"report-id":"r","x-extension":{"a":[1,2]}`, nil},
