@@ -587,4 +587,3 @@ func (c *Client) load(ctx context.Context, d string) *entry {
 	}
 	return e
 }
-

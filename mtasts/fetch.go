@@ -68,6 +68,8 @@ type fetchOptions struct {
 func newPrivateHTTPClient() *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	// A policy host has no reason to send large headers.
+	t.MaxResponseHeaderBytes = 64 << 10
 	return &http.Client{Transport: t}
 }
 

@@ -540,3 +540,55 @@ func TestLookupWarnings(t *testing.T) {
 		t.Errorf("cached result warnings %v", res.Warnings)
 	}
 }
+
+// countingCache counts the calls a Client makes to its Cache.
+type countingCache struct {
+	mtasts.Cache
+	mu         sync.Mutex
+	gets, puts int
+}
+
+func (c *countingCache) Get(ctx context.Context, key string) ([]byte, error) {
+	c.mu.Lock()
+	c.gets++
+	c.mu.Unlock()
+	return c.Cache.Get(ctx, key)
+}
+
+func (c *countingCache) Put(ctx context.Context, key string, data []byte) error {
+	c.mu.Lock()
+	c.puts++
+	c.mu.Unlock()
+	return c.Cache.Put(ctx, key, data)
+}
+
+func (c *countingCache) counts() (int, int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.gets, c.puts
+}
+
+// A cache hit is served by the decoded layer: no Get, no parse, and no
+// Put except the daily last-use stamp.
+func TestLookupDecodedLayer(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	cc := &countingCache{Cache: mtasts.NewMemoryCache(10)}
+	e.setID("a", "1")
+	e.w.SetPolicy("a.example", smtptlstest.Policy{Body: policy(mtasts.Enforce, 30*24*time.Hour, "mx.a.example")})
+	c := e.client(cc)
+	lookup(t, c, "a.example")
+	gets, puts := cc.counts()
+	for range 10 {
+		want(t, lookup(t, c, "a.example"), mtasts.SourceCache, mtasts.Enforce, "1")
+	}
+	if g, p := cc.counts(); g != gets || p != puts {
+		t.Errorf("cache hits cost %d Gets and %d Puts", g-gets, p-puts)
+	}
+	e.clk.Advance(25 * time.Hour)
+	lookup(t, c, "a.example")
+	lookup(t, c, "a.example")
+	if _, p := cc.counts(); p != puts+1 {
+		t.Errorf("%d Puts for the last-use stamp, want 1", p-puts)
+	}
+}

@@ -252,9 +252,10 @@ func (p *Policy) String() string {
 // one left-most label: "*.example.com" matches "mail.example.com", not
 // "example.com" and not "a.b.example.com". Names compare in canonical form:
 // any case, a trailing dot and U-labels are accepted (U-labels become
-// A-labels with golang.org/x/net/idna). An IP address or address literal
-// never matches, even a pattern spelled like it. Match looks only at the
-// patterns: the caller decides what the mode means.
+// A-labels with golang.org/x/net/idna). An IP address, an address literal
+// or a name with an all-numeric top-level label never matches, even a
+// pattern spelled like it. Match looks only at the patterns: the caller
+// decides what the mode means.
 func (p *Policy) Match(host string) bool {
 	h, reason := normalizeName(host)
 	if reason != "" {

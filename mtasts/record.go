@@ -16,7 +16,9 @@ type Record struct {
 
 // Extension is a key-value field that this package does not interpret.
 type Extension struct {
-	Key   string
+	// Key is the field name, as received (case preserved).
+	Key string
+	// Value is the field value, without surrounding whitespace.
 	Value string
 }
 

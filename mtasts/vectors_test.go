@@ -160,9 +160,9 @@ func TestTlspolRecordVectors(t *testing.T) {
 }
 
 type policyVector struct {
-	Name           string   `json:"name"`
-	Input          *string  `json:"input"`
-	InputHex       string   `json:"input_hex"`
+	Name           string  `json:"name"`
+	Input          *string `json:"input"`
+	InputHex       string  `json:"input_hex"`
 	InputGenerator *struct {
 		Prefix string `json:"prefix"`
 		Repeat string `json:"repeat"`

@@ -140,7 +140,17 @@ func valGroup(section []dns.RR) []*valSet {
 			index[k] = s
 			sets = append(sets, s)
 		}
-		s.rrs = append(s.rrs, c)
+		// RFC 2181 5: an RRset has no duplicate records.
+		dup := false
+		for _, x := range s.rrs {
+			if dns.IsDuplicate(x, c) {
+				dup = true
+				break
+			}
+		}
+		if !dup {
+			s.rrs = append(s.rrs, c)
+		}
 	}
 	for _, sig := range sigs {
 		if s := index[key{valLower(sig.Hdr.Name), sig.TypeCovered}]; s != nil {

@@ -56,7 +56,6 @@ type World struct {
 
 	httpsOnce sync.Once
 	https     *httptest.Server
-	httpsErr  error
 }
 
 // NewWorld starts a World: its root zone (signed, NSEC, algorithm 13) and

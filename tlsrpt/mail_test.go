@@ -8,6 +8,7 @@ import (
 	"mime/multipart"
 	"net/mail"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -209,7 +210,7 @@ func TestParseMessage(t *testing.T) {
 			}
 			return s
 		}(), KindNoReport},
-		{"too-many-parts", multi(`multipart/report; report-type=tlsrpt`, append(slicesRepeat(text, maxMIMEParts), report(MediaTypeGzip, "base64", wrapped))...), KindNoReport},
+		{"too-many-parts", multi(`multipart/report; report-type=tlsrpt`, append(slices.Repeat([]string{text}, maxMIMEParts), report(MediaTypeGzip, "base64", wrapped))...), KindNoReport},
 		{"too-large", "Subject: x\r\n\r\n" + strings.Repeat("x", MaxMessageSize), KindTooLarge},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -229,12 +230,4 @@ func TestParseMessage(t *testing.T) {
 			}
 		})
 	}
-}
-
-func slicesRepeat(s string, n int) []string {
-	out := make([]string, n)
-	for i := range out {
-		out[i] = s
-	}
-	return out
 }

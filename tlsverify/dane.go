@@ -269,8 +269,9 @@ func (d *DANE) Verify(cs tls.ConnectionState) error {
 //     anchor, so that cross-signed copies of the anchor higher up are
 //     irrelevant. The leaf and the intermediates must be within their
 //     validity period; the anchor certificate only when it is self-issued
-//     (OpenSSL's rule: an anchor's own signer is not consulted, but an
-//     expired root is not trusted). Intermediates must be CAs within
+//     (as OpenSSL does: a self-issued anchor is checked like a root, while
+//     a non-self-issued one stands only for its key and name). A bare key
+//     has no dates. Intermediates must be CAs within
 //     their path length limit, and so must a Cert(0) anchor (RFC 7671
 //     5.2.2 "SHOULD apply TA constraints"); a key-only SPKI(1) anchor
 //     carries no constraints. An anchor that has the leaf's key never

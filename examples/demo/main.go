@@ -22,56 +22,10 @@ import (
 	"time"
 
 	"github.com/smtptls/smtptls"
-	"github.com/smtptls/smtptls/mtasts"
+	"github.com/smtptls/smtptls/examples/internal/demoworld"
 	"github.com/smtptls/smtptls/smtptlstest"
 	"github.com/smtptls/smtptls/tlsrpt"
 )
-
-// A demo case: a domain built from a scenario and what must happen.
-type demoCase struct {
-	domain   string
-	scenario smtptlstest.Scenario
-	nullMX   bool
-	want     string // delivered, deferred or bounced
-	verdict  string // expected verdict of the delivering session, or ""
-	result   tlsrpt.ResultType
-	why      string
-}
-
-var cases = []demoCase{
-	{domain: "dane-ee.test", scenario: smtptlstest.Scenario{DANE: smtptlstest.DANEEndEntity}, want: "delivered", verdict: "verified",
-		why: "DANE-EE 3 1 1 matches the server key (RFC 7672 3.1.1)"},
-	{domain: "dane-ta.test", scenario: smtptlstest.Scenario{DANE: smtptlstest.DANETrustAnchor, MX: 2}, want: "delivered", verdict: "verified",
-		why: "DANE-TA 2 1 1 names the issuing CA; the leaf matches the MX name (RFC 7672 3.1.2)"},
-	{domain: "sts-enforce.test", scenario: smtptlstest.Scenario{STS: smtptlstest.STSEnforce, Unsigned: true}, want: "delivered", verdict: "verified",
-		why: "MTA-STS enforce: MX listed, WebPKI certificate valid (RFC 8461 4)"},
-	{domain: "both.test", scenario: smtptlstest.Scenario{DANE: smtptlstest.DANEEndEntity, STS: smtptlstest.STSEnforce}, want: "delivered", verdict: "verified",
-		why: "DANE and MTA-STS both valid: DANE decides (RFC 8461 2)"},
-	{domain: "plain.test", scenario: smtptlstest.Scenario{Unsigned: true}, want: "delivered", verdict: "encrypted",
-		why: "neither DANE nor MTA-STS: opportunistic TLS (RFC 7435)"},
-	{domain: "dane-unusable.test", scenario: smtptlstest.Scenario{DANE: smtptlstest.DANEUnusable}, want: "delivered", verdict: "encrypted",
-		why: "secure TLSA RRset with no usable record: TLS mandatory, no authentication (RFC 7672 2.2)"},
-	{domain: "sts-testing.test", scenario: smtptlstest.Scenario{STS: smtptlstest.STSTesting, Unsigned: true, Misconfig: smtptlstest.MisWrongNameCert},
-		want: "delivered", verdict: "failed", result: tlsrpt.CertificateHostMismatch,
-		why: "MTA-STS testing: deliver anyway, report the failure (RFC 8461 5)"},
-	{domain: "dane-mismatch.test", scenario: smtptlstest.Scenario{DANE: smtptlstest.DANEMismatch, STS: smtptlstest.STSEnforce},
-		want: "deferred", result: tlsrpt.ValidationFailure,
-		why: "DANE fails; a valid MTA-STS policy must not rescue it (RFC 8461 2)"},
-	{domain: "dane-stripped.test", scenario: smtptlstest.Scenario{DANE: smtptlstest.DANEEndEntity, Misconfig: smtptlstest.MisNoSTARTTLS},
-		want: "deferred", result: tlsrpt.StartTLSNotSupported,
-		why: "STARTTLS stripped under DANE: no cleartext fallback (RFC 7672 2.2)"},
-	{domain: "sts-stripped.test", scenario: smtptlstest.Scenario{STS: smtptlstest.STSEnforce, Unsigned: true, Misconfig: smtptlstest.MisNoSTARTTLS},
-		want: "deferred", result: tlsrpt.StartTLSNotSupported,
-		why: "STARTTLS stripped under MTA-STS enforce (RFC 8461 5)"},
-	{domain: "sts-mismatch.test", scenario: smtptlstest.Scenario{STS: smtptlstest.STSEnforce, Unsigned: true, Misconfig: smtptlstest.MisSTSMXMismatch},
-		want: "deferred", result: tlsrpt.ValidationFailure,
-		why: "MTA-STS enforce: the MX is not in the policy (RFC 8461 4.1)"},
-	{domain: "tlsa-servfail.test", scenario: smtptlstest.Scenario{DANE: smtptlstest.DANEEndEntity, Misconfig: smtptlstest.MisTLSAServFail},
-		want: "deferred", result: tlsrpt.DNSSECInvalid,
-		why: "TLSA lookup fails: the host must not be used (RFC 7672 2.1.2)"},
-	{domain: "nullmx.test", nullMX: true, want: "bounced",
-		why: "null MX: the domain accepts no mail (RFC 7505)"},
-}
 
 func main() {
 	verbose := flag.Bool("v", false, "log library warnings")
@@ -83,23 +37,12 @@ func run(out io.Writer, verbose bool) int {
 	start := time.Now()
 	w := smtptlstest.NewWorld()
 	defer w.Close()
-	for _, c := range cases {
-		if c.nullMX {
-			w.AddZone(c.domain, smtptlstest.ZoneConfig{Signing: smtptlstest.NSEC}).MustAdd("@ MX 0 .")
-			continue
-		}
-		w.AddDomain(c.domain, c.scenario)
-	}
+	demoworld.Build(w)
 	logger := slog.New(slog.DiscardHandler)
 	if verbose {
 		logger = slog.Default()
 	}
-	ev := &smtptls.Evaluator{
-		Resolver: w.Resolver(),
-		STS:      &mtasts.Client{Resolver: w.Resolver(), HTTPClient: w.HTTPClient(), Logger: logger},
-		Roots:    w.CA().Pool(),
-		Logger:   logger,
-	}
+	ev := demoworld.Evaluator(w, logger)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if err := ev.Check(ctx); err != nil {
@@ -110,9 +53,9 @@ func run(out io.Writer, verbose bool) int {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "DOMAIN\tMX\tMECHANISM\tOUTCOME\tVERDICT\tTLS-RPT\tOK\tWHY")
 	failed := 0
-	for _, c := range cases {
-		r := deliver(ctx, w, ev, c.domain)
-		ok := r.outcome == c.want && (c.verdict == "" || r.verdict == c.verdict) && r.result == c.result
+	for _, c := range demoworld.Cases {
+		r := deliver(ctx, w, ev, c.Domain)
+		ok := r.outcome == c.Want && (c.Verdict == "" || r.verdict == c.Verdict) && r.result == c.Result
 		mark := "yes"
 		if !ok {
 			mark = "NO"
@@ -122,13 +65,13 @@ func run(out io.Writer, verbose bool) int {
 		if res == "" {
 			res = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.domain, r.mx, r.mechanism, r.outcome, dash(r.verdict), res, mark, c.why)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Domain, r.mx, r.mechanism, r.outcome, dash(r.verdict), res, mark, c.Why)
 		if !ok {
-			fmt.Fprintf(tw, "\t\t\twant %s\t%s\t%s\t\t%v\n", c.want, dash(c.verdict), dash(string(c.result)), r.err)
+			fmt.Fprintf(tw, "\t\t\twant %s\t%s\t%s\t\t%v\n", c.Want, dash(c.Verdict), dash(string(c.Result)), r.err)
 		}
 	}
 	tw.Flush()
-	fmt.Fprintf(out, "\n%d cases, %d as the RFCs say, %d not, in %v\n", len(cases), len(cases)-failed, failed, time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(out, "\n%d cases, %d as the RFCs say, %d not, in %v\n", len(demoworld.Cases), len(demoworld.Cases)-failed, failed, time.Since(start).Round(time.Millisecond))
 	if failed > 0 {
 		return 1
 	}

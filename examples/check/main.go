@@ -1,0 +1,361 @@
+// Command check is a domain checker in the spirit of posttls-finger and
+// danecheck: for a mail domain it shows the MX RRset and its DNSSEC
+// status, each MX host's TLSA records and their usability, the MTA-STS
+// record and policy (with lint warnings), then connects to every MX with
+// STARTTLS and reports which TLSA records match, the WebPKI result, and
+// the verdict smtptls would reach.
+//
+//	go run ./examples/check [-json] [-resolver validating|HOST:PORT] [-timeout 30s] domain...
+//	go run ./examples/check -demo [-json] [domain...]   # against the offline demo world
+//
+// Exit codes: 0 every usable host passed its policy; 1 some host failed its
+// policy (or no host is usable); 2 the domain could not be evaluated (DNS
+// failure, no such domain, null MX); 3 usage error.
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/smtptls/smtptls"
+	"github.com/smtptls/smtptls/examples/internal/demoworld"
+	"github.com/smtptls/smtptls/mtasts"
+	"github.com/smtptls/smtptls/resolver"
+	"github.com/smtptls/smtptls/smtptlstest"
+	"github.com/smtptls/smtptls/tlsverify"
+)
+
+// Report is the checker's JSON output for one domain.
+type Report struct {
+	Domain   string       `json:"domain"`
+	Error    string       `json:"error,omitempty"`
+	MXSecure bool         `json:"mx_secure"`
+	Implicit bool         `json:"implicit_mx,omitempty"`
+	STS      *STSReport   `json:"mta_sts,omitempty"`
+	Hosts    []HostReport `json:"hosts"`
+	OK       bool         `json:"ok"`
+}
+
+// STSReport describes the MTA-STS state of the domain.
+type STSReport struct {
+	Record     string   `json:"record_status"`
+	ID         string   `json:"id,omitempty"`
+	Mode       string   `json:"mode,omitempty"`
+	MaxAge     string   `json:"max_age,omitempty"`
+	MX         []string `json:"mx,omitempty"`
+	Source     string   `json:"source,omitempty"`
+	Warnings   []string `json:"warnings,omitempty"`
+	FetchError string   `json:"fetch_error,omitempty"`
+}
+
+// HostReport describes one MX host.
+type HostReport struct {
+	Name         string         `json:"name"`
+	Preference   uint16         `json:"preference"`
+	Addrs        []string       `json:"addrs"`
+	AddrSecurity string         `json:"addr_security"`
+	Level        string         `json:"level"`
+	Unusable     string         `json:"unusable,omitempty"`
+	TLSABase     string         `json:"tlsa_base,omitempty"`
+	TLSA         []RecordReport `json:"tlsa,omitempty"`
+	STARTTLS     *bool          `json:"starttls,omitempty"`
+	TLSVersion   string         `json:"tls_version,omitempty"`
+	Chain        []string       `json:"chain,omitempty"`
+	WebPKI       string         `json:"webpki,omitempty"`
+	Verdict      string         `json:"verdict,omitempty"`
+	Result       string         `json:"tlsrpt_result,omitempty"`
+	Error        string         `json:"error,omitempty"`
+	OK           bool           `json:"ok"`
+}
+
+// RecordReport is one TLSA record with its status and match.
+type RecordReport struct {
+	Record string `json:"record"`
+	Status string `json:"status"`
+	Match  string `json:"match,omitempty"`
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	asJSON := fs.Bool("json", false, "print JSON")
+	res := fs.String("resolver", "validating", `"validating" (in-process DNSSEC validation over /etc/resolv.conf), or HOST:PORT of a validating resolver whose AD bit is trusted`)
+	demo := fs.Bool("demo", false, "check domains of the offline demo world (all of them when none is given)")
+	timeout := fs.Duration("timeout", 60*time.Second, "time limit per domain")
+	if err := fs.Parse(args); err != nil {
+		return 3
+	}
+	domains := fs.Args()
+	ctx := context.Background()
+	var ev *smtptls.Evaluator
+	dial := (&net.Dialer{Timeout: 20 * time.Second}).DialContext
+	if *demo {
+		w := smtptlstest.NewWorld()
+		defer w.Close()
+		demoworld.Build(w)
+		ev = demoworld.Evaluator(w, slog.New(slog.DiscardHandler))
+		dial = w.DialContext
+		if len(domains) == 0 {
+			for _, c := range demoworld.Cases {
+				domains = append(domains, c.Domain)
+			}
+		}
+	} else {
+		if len(domains) == 0 {
+			fmt.Fprintln(stderr, "usage: check [-json] [-resolver validating|HOST:PORT] domain...")
+			return 3
+		}
+		var r resolver.Resolver = &resolver.Validating{}
+		if *res != "validating" {
+			if _, _, err := net.SplitHostPort(*res); err != nil {
+				fmt.Fprintln(stderr, "check: -resolver:", err)
+				return 3
+			}
+			r = &resolver.Stub{Servers: []string{*res}, TrustAD: true}
+		}
+		r = &resolver.Cache{Resolver: r}
+		ev = &smtptls.Evaluator{Resolver: r, STS: &mtasts.Client{Resolver: r}, Logger: slog.New(slog.DiscardHandler)}
+	}
+	code := 0
+	var reports []Report
+	for _, d := range domains {
+		dctx, cancel := context.WithTimeout(ctx, *timeout)
+		rep, c := check(dctx, ev, dial, d)
+		cancel()
+		code = max(code, c)
+		reports = append(reports, rep)
+		if !*asJSON {
+			printReport(stdout, rep)
+		}
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(reports)
+	}
+	return code
+}
+
+func check(ctx context.Context, ev *smtptls.Evaluator, dial func(context.Context, string, string) (net.Conn, error), domain string) (Report, int) {
+	rep := Report{Domain: domain}
+	dec, err := ev.Evaluate(ctx, domain)
+	if err != nil {
+		rep.Error = err.Error()
+		return rep, 2
+	}
+	rep.Domain, rep.MXSecure, rep.Implicit = dec.Domain, dec.MXSecure, dec.ImplicitMX
+	if s := dec.STS; s != nil {
+		sr := &STSReport{Record: s.RecordStatus.String(), ID: s.ID, Source: s.Source.String()}
+		if s.Mode != "" {
+			sr.Mode = string(s.Mode)
+		}
+		if p := s.Policy; p != nil {
+			sr.MaxAge, sr.MX = p.MaxAge.String(), p.MX
+		}
+		for _, w := range s.Warnings {
+			sr.Warnings = append(sr.Warnings, w.String())
+		}
+		if s.FetchError != nil {
+			sr.FetchError = s.FetchError.Error()
+		}
+		rep.STS = sr
+	}
+	usable := 0
+	allOK := true
+	for _, h := range dec.Hosts {
+		hr := checkHost(ctx, dial, ev.Roots, h)
+		if h.Err == nil {
+			usable++
+			allOK = allOK && hr.OK
+		}
+		rep.Hosts = append(rep.Hosts, hr)
+	}
+	rep.OK = allOK && usable > 0
+	if !rep.OK {
+		return rep, 1
+	}
+	return rep, 0
+}
+
+func checkHost(ctx context.Context, dial func(context.Context, string, string) (net.Conn, error), roots *x509.CertPool, h *smtptls.Host) HostReport {
+	hr := HostReport{Name: h.Name, Preference: h.Preference, Level: h.Level.String(), AddrSecurity: h.AddrSecurity.String()}
+	for _, a := range h.Addrs {
+		hr.Addrs = append(hr.Addrs, a.String())
+	}
+	if h.DANE != nil {
+		hr.TLSABase = h.DANE.Base
+		for _, r := range h.DANE.RRset {
+			hr.TLSA = append(hr.TLSA, RecordReport{Record: r.String(), Status: r.Status().String()})
+		}
+	}
+	if h.Err != nil {
+		hr.Unusable = h.Err.Error()
+		hr.Result = string(h.FailureResult(h.Err))
+		return hr
+	}
+	if len(h.Addrs) == 0 {
+		hr.Error = "no address"
+		return hr
+	}
+	// Probe: take whatever the server presents, then judge it with the
+	// host's verifiers; the handshake itself must not abort here.
+	var cs tls.ConnectionState
+	probe := tlsverify.Config(nil, h.ServerName(), captureVerifier{&cs})
+	conn, err := dial(ctx, "tcp", net.JoinHostPort(h.Addrs[0].String(), "25"))
+	if err != nil {
+		hr.Error = err.Error()
+		return hr
+	}
+	if d, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(d)
+	}
+	c := smtp.NewClient(conn)
+	defer c.Close()
+	if err := c.Hello("check.smtptls.invalid"); err != nil {
+		hr.Error = err.Error()
+		return hr
+	}
+	offered, _ := c.Extension("STARTTLS")
+	hr.STARTTLS = &offered
+	c.Quit()
+	if !offered {
+		hr.Result = string(h.FailureResult(smtptls.ErrSTARTTLSNotOffered))
+		hr.OK = !h.RequireTLS()
+		hr.Verdict = "cleartext"
+		return hr
+	}
+	conn, err = dial(ctx, "tcp", net.JoinHostPort(h.Addrs[0].String(), "25"))
+	if err != nil {
+		hr.Error = err.Error()
+		return hr
+	}
+	if d, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(d)
+	}
+	tc, err := smtp.NewClientStartTLS(conn, probe)
+	if err == nil {
+		defer tc.Close()
+		err = tc.Hello("check.smtptls.invalid")
+	} else {
+		conn.Close()
+	}
+	if err != nil {
+		hr.Error = "TLS handshake: " + err.Error()
+		hr.Result = string(h.FailureResult(err))
+		return hr
+	}
+	tc.Quit()
+	hr.TLSVersion = tls.VersionName(cs.Version)
+	for _, cert := range cs.PeerCertificates {
+		hr.Chain = append(hr.Chain, describe(cert))
+	}
+	if h.DANE != nil {
+		for i, r := range h.DANE.RRset {
+			if !r.Usable() {
+				continue
+			}
+			v := &tlsverify.DANE{Records: []tlsverify.TLSA{r}, Names: []string{h.DANE.Base, h.Name}}
+			if m, err := v.VerifyChain(cs.PeerCertificates); err == nil {
+				hr.TLSA[i].Match = fmt.Sprintf("matches at depth %d", m.Depth)
+			} else {
+				hr.TLSA[i].Match = "no: " + err.Error()
+			}
+		}
+	}
+	if err := (&tlsverify.PKIX{Roots: roots, Host: h.Name}).Verify(cs); err == nil {
+		hr.WebPKI = "valid for " + h.Name
+	} else {
+		hr.WebPKI = err.Error()
+	}
+	verdict, verr := h.Verify(cs)
+	hr.Verdict = verdict.String()
+	if verr != nil {
+		hr.Error = verr.Error()
+		hr.Result = string(h.FailureResult(verr))
+	}
+	hr.OK = verr == nil || !h.Level.Authenticates()
+	return hr
+}
+
+type captureVerifier struct{ cs *tls.ConnectionState }
+
+func (c captureVerifier) Verify(cs tls.ConnectionState) error { *c.cs = cs; return nil }
+
+func describe(c *x509.Certificate) string {
+	s := "subject=" + c.Subject.String()
+	if len(c.DNSNames) > 0 {
+		s += " san=" + strings.Join(c.DNSNames, ",")
+	}
+	return s + " issuer=" + c.Issuer.String() + " notAfter=" + c.NotAfter.UTC().Format(time.DateOnly)
+}
+
+func printReport(w io.Writer, r Report) {
+	fmt.Fprintf(w, "== %s\n", r.Domain)
+	if r.Error != "" {
+		fmt.Fprintf(w, "   error: %s\n\n", r.Error)
+		return
+	}
+	sec := "insecure"
+	if r.MXSecure {
+		sec = "secure (DNSSEC)"
+	}
+	fmt.Fprintf(w, "   MX RRset: %s%s\n", sec, map[bool]string{true: ", implicit MX", false: ""}[r.Implicit])
+	if s := r.STS; s != nil {
+		fmt.Fprintf(w, "   MTA-STS: record %s", s.Record)
+		if s.Mode != "" {
+			fmt.Fprintf(w, ", id %s, mode %s, max_age %s, mx %s (%s)", s.ID, s.Mode, s.MaxAge, strings.Join(s.MX, " "), s.Source)
+		}
+		fmt.Fprintln(w)
+		for _, wn := range s.Warnings {
+			fmt.Fprintf(w, "     warning: %s\n", wn)
+		}
+		if s.FetchError != "" {
+			fmt.Fprintf(w, "     fetch error: %s\n", s.FetchError)
+		}
+	}
+	for _, h := range r.Hosts {
+		fmt.Fprintf(w, "   MX %d %s [%s] addresses %s: level %s\n", h.Preference, h.Name, strings.Join(h.Addrs, " "), h.AddrSecurity, h.Level)
+		if h.Unusable != "" {
+			fmt.Fprintf(w, "     UNUSABLE: %s (tls-rpt %s)\n", h.Unusable, h.Result)
+			continue
+		}
+		for _, t := range h.TLSA {
+			fmt.Fprintf(w, "     TLSA %s [%s] %s\n", t.Record, t.Status, t.Match)
+		}
+		if h.STARTTLS != nil && !*h.STARTTLS {
+			fmt.Fprintln(w, "     STARTTLS not offered")
+		}
+		if h.TLSVersion != "" {
+			fmt.Fprintf(w, "     %s, WebPKI: %s\n", h.TLSVersion, h.WebPKI)
+			for i, c := range h.Chain {
+				fmt.Fprintf(w, "     cert[%d] %s\n", i, c)
+			}
+		}
+		fmt.Fprintf(w, "     verdict: %s", h.Verdict)
+		if h.Result != "" {
+			fmt.Fprintf(w, " (tls-rpt %s)", h.Result)
+		}
+		if h.Error != "" {
+			fmt.Fprintf(w, ": %s", h.Error)
+		}
+		fmt.Fprintf(w, " -> %s\n", map[bool]string{true: "OK", false: "FAIL"}[h.OK])
+	}
+	fmt.Fprintf(w, "   result: %s\n\n", map[bool]string{true: "OK", false: "FAIL"}[r.OK])
+}
+
