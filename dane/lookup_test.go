@@ -30,8 +30,8 @@ func TestLookup(t *testing.T) {
 		"unusable A 127.0.0.12",
 		"_25._tcp.unusable TLSA 1 1 1 "+hash,
 		"_25._tcp.unusable TLSA 3 1 1 abcd", // wrong digest length
-		"alias CNAME mx.b.test.",         // secure -> secure, TLSA at the target
-		"alias2 CNAME plain.b.test.",     // secure -> secure, TLSA only at the alias
+		"alias CNAME mx.b.test.",            // secure -> secure, TLSA at the target
+		"alias2 CNAME plain.b.test.",        // secure -> secure, TLSA only at the alias
 		"_25._tcp.alias2 TLSA 3 1 1 "+hash,
 		"out CNAME host.unsigned.test.", // secure -> insecure: the alias only
 		"_25._tcp.out TLSA 2 1 1 "+hash,

@@ -358,4 +358,3 @@ func printReport(w io.Writer, r Report) {
 	}
 	fmt.Fprintf(w, "   result: %s\n\n", map[bool]string{true: "OK", false: "FAIL"}[r.OK])
 }
-
