@@ -150,7 +150,7 @@ var (
 		}
 	}
 	// spoofTXT removes the _mta-sts record, hoping for "no policy".
-	removeTXT = func(t *target) { t.zone.Remove("_mta-sts", dns.TypeTXT) }
+	removeTXT   = func(t *target) { t.zone.Remove("_mta-sts", dns.TypeTXT) }
 	bogusDNSSEC = func(t *target) {
 		t.zone.SetFault(smtptlstest.FaultBadSignature)
 		t.hostZone.SetFault(smtptlstest.FaultBadSignature)

@@ -415,7 +415,7 @@ func (c *Client) fetchAndStore(ctx context.Context, d string, req fetchRequest) 
 	now := c.now()
 	if err != nil {
 		c.log.Warn("mtasts: policy fetch failed", slog.String("domain", d), slog.String("id", req.id), slog.Any("error", err))
-		var e *Error
+		e := &Error{}
 		errors.As(err, &e)
 		c.mu.Lock()
 		st.failID, st.failAt, st.failErr = req.id, now, err

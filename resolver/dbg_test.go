@@ -1,6 +1,8 @@
 package resolver
 
 import (
+	"context"
+	"fmt"
 	"testing"
 
 	"github.com/miekg/dns"
@@ -8,14 +10,18 @@ import (
 
 func TestDbg(t *testing.T) {
 	w := newWorld(t)
-	w.zone("test.", twCfg{signing: twNSEC})
-	w.zone("keytrap.test.", twCfg{signing: twNSEC, extraKeys: twCollidingKeys(20, 4242)}, twLeaf...)
+	w.zone("test.", twCfg{signing: twNSEC3OptOut})
+	w.zone("alg13.test.", twCfg{signing: twNSEC}, twLeaf...)
 	w.seal()
-	r := w.resolve("keytrap.test.", dns.TypeMX)
-	r.Answer = twFlood(r.Answer, 100, 4242)
-	b, err := r.Pack()
-	t.Log(len(b), err)
-	r = w.resolve("keytrap.test.", dns.TypeDNSKEY)
-	b, err = r.Pack()
-	t.Log(len(b), err)
+	for i := range 60 {
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			t.Parallel()
+			s := w.serve(t, nil)
+			v := w.validator(s)
+			_, err := v.Lookup(context.Background(), "alg13.test", dns.TypeMX)
+			if err != nil {
+				t.Error(err, s.queries.Load())
+			}
+		})
+	}
 }

@@ -92,8 +92,9 @@ type certKey struct {
 // SetPolicy makes the World's HTTPS server answer p for domain (any case,
 // with or without the trailing dot, U-labels). It makes mta-sts.<domain>
 // resolve: if the name has no address, an A record with a fresh loopback
-// address is added to the zone that answers for it; every address of the
-// name is then mapped, port 443, to the HTTPS server. The _mta-sts TXT
+// address is added to the zone that answers for it; every address the
+// name has at the time of the call is then mapped, port 443, to the HTTPS
+// server. Add zones before setting policies for their domains. The _mta-sts TXT
 // record is the test's to add. SetPolicy may be called again to change
 // the policy; the fetch count is kept. It panics on an invalid domain.
 func (w *World) SetPolicy(domain string, p Policy) {
@@ -117,7 +118,8 @@ func (w *World) SetPolicy(domain string, p Policy) {
 }
 
 // RemovePolicy stops serving a policy for domain: the server then answers
-// 404 Not Found. The host's addresses stay.
+// 404 Not Found. The host's addresses stay. It panics on an invalid
+// domain.
 func (w *World) RemovePolicy(domain string) {
 	d, err := hostName(domain)
 	if err != nil {

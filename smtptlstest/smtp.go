@@ -80,8 +80,9 @@ type SMTPServer struct {
 // trailing dot, U-labels) and maps every address of host, port 25, to it.
 // If host has no A or AAAA record in the World, an A record with a fresh
 // loopback address (127.0.0.x) is added to the zone that answers for it.
-// The MX record pointing at host is the test's to add. AddMX panics on an
-// invalid name or if it cannot listen.
+// The addresses host has at the time of the call are mapped. The MX
+// record pointing at host is the test's to add. AddMX panics on an
+// invalid name, on a closed World, or if it cannot listen.
 func (w *World) AddMX(host string, cfg SMTPConfig) *SMTPServer {
 	h, err := hostName(host)
 	if err != nil {

@@ -227,6 +227,12 @@ func (z *Zone) ds() *dns.DS {
 // child zone's apex is occluded, as in real DNS: only the delegation (NS,
 // DS) and glue may live there.
 //
+// NS records below the apex are delegations: names below them are
+// answered only if a zone of the World is delegated there, and are
+// otherwise a lame delegation (SERVFAIL), while the parent still answers
+// DS queries for the cut. DNAME records are served as data but not used
+// to synthesize CNAMEs.
+//
 // Add is atomic: on error nothing is added. It is safe to call while the
 // World serves; signatures and denial chains are recomputed.
 func (z *Zone) Add(lines ...string) error {
@@ -354,7 +360,8 @@ func (z *Zone) put(rr dns.RR) {
 // the apex and "@" is the apex. The apex SOA is never removed (the zone
 // needs it for negative answers). Removing the DS of a child zone in its
 // parent makes the child an island; removing the NS of a child makes the
-// child unreachable (the parent answers for its names).
+// child unreachable (the parent answers for its names). Remove panics if
+// name is not in the zone.
 func (z *Zone) Remove(name string, qtype uint16) {
 	owner, err := z.absolute(name)
 	if err != nil {

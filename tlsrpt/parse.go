@@ -81,13 +81,13 @@ func ParseReport(data []byte) (*Report, error) {
 	r.Policies = *v.Policies
 	for i := range r.Policies {
 		p := &r.Policies[i]
+		p.Policy.Domain = lenientName(p.Policy.Domain)
 		if p.Policy.Type == "" || p.Policy.Domain == "" {
 			return nil, &Error{Kind: KindReportSyntax, Reason: "policy without policy-type or policy-domain"}
 		}
 		if p.Summary.TotalSuccessfulSessionCount < 0 || p.Summary.TotalFailureSessionCount < 0 {
 			return nil, &Error{Kind: KindReportSyntax, Reason: "negative session count"}
 		}
-		p.Policy.Domain = lenientName(p.Policy.Domain)
 		for j, h := range p.Policy.MXHosts {
 			p.Policy.MXHosts[j] = lenientName(h)
 		}

@@ -111,7 +111,6 @@ type prepared struct {
 	ta      []taRec  // effective DANE-TA(2) records
 	dnsCert []int    // indexes into ta of 2 0 0 records (certificates)
 	dnsKey  []int    // indexes into ta of 2 1 0 records (bare keys)
-	need    needBits // digests the TA records compare
 }
 
 // taRec is an effective DANE-TA(2) record with its decoded Full(0) data.
@@ -130,6 +129,7 @@ func keyShell(pub any) *x509.Certificate {
 	return &x509.Certificate{PublicKey: pub, PublicKeyAlgorithm: keyAlgorithm(pub)}
 }
 
+// needBits records which digests of a certificate have been computed.
 type needBits uint8
 
 const (
@@ -139,7 +139,8 @@ const (
 	needSPKI512
 )
 
-func (d *DANE) prepared() *prepared {
+// state returns the derived state, computing it on first use.
+func (d *DANE) state() *prepared {
 	d.once.Do(func() { d.prep = d.prepare() })
 	return d.prep
 }
@@ -209,14 +210,6 @@ func (d *DANE) prepare() *prepared {
 			pub, _ := x509.ParsePKIXPublicKey(r.Data)
 			t.key = keyShell(pub)
 			p.dnsKey = append(p.dnsKey, len(p.ta))
-		case r.Selector == Cert && r.MatchingType == SHA256:
-			p.need |= needCert256
-		case r.Selector == Cert:
-			p.need |= needCert512
-		case r.MatchingType == SHA256:
-			p.need |= needSPKI256
-		default:
-			p.need |= needSPKI512
 		}
 		p.ta = append(p.ta, t)
 	}
@@ -240,7 +233,7 @@ func keyAlgorithm(pub any) x509.PublicKeyAlgorithm {
 // authentication (never cleartext), and VerifyChain fails with
 // KindNoUsableRecords.
 func (d *DANE) Usable() bool {
-	return d != nil && d.prepared().usable
+	return d != nil && d.state().usable
 }
 
 func (d *DANE) now() time.Time {
@@ -291,7 +284,7 @@ func (d *DANE) VerifyChain(chain []*x509.Certificate) (Match, error) {
 	if d == nil {
 		return Match{Depth: -1}, newError(KindConfig, "nil DANE verifier")
 	}
-	p := d.prepared()
+	p := d.state()
 	if !p.usable {
 		return Match{Depth: -1}, newError(KindNoUsableRecords, "no usable TLSA records")
 	}

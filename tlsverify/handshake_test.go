@@ -17,8 +17,8 @@ import (
 // the SNI name of every ClientHello and writes "ok" after each handshake
 // (so that TLS 1.3 clients receive the session ticket).
 type tlsServer struct {
-	ln net.Listener
-	mu sync.Mutex // guards sni
+	ln  net.Listener
+	mu  sync.Mutex // guards sni
 	sni []string
 }
 

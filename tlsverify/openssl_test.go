@@ -298,4 +298,3 @@ func show(w smtpWant) string {
 	}
 	return fmt.Sprintf("%s depth=%d", w.kind, w.depth)
 }
-
