@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strconv"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -239,7 +240,7 @@ func Lookup(ctx context.Context, r resolver.Resolver, host string, port int) (*P
 
 	for _, base := range bases {
 		recs, tans, err := resolver.LookupTLSA(ctx, r, port, base)
-		p.TLSAName = fmt.Sprintf("_%d._tcp.%s", port, base)
+		p.TLSAName = "_" + strconv.Itoa(port) + "._tcp." + base
 		if err != nil {
 			// RFC 7672 2.1.2: a failed TLSA lookup makes the host unusable.
 			// No fallback to the next candidate: the answer at this one is

@@ -2,7 +2,6 @@ package mtasts
 
 import (
 	"context"
-	"strings"
 
 	"github.com/miekg/dns"
 
@@ -35,7 +34,7 @@ func lookupRecord(ctx context.Context, r resolver.Resolver, d string) (*Record, 
 	var txts []string
 	for _, rr := range ans.Records {
 		if t, ok := rr.(*dns.TXT); ok {
-			txts = append(txts, joinTXT(t.Txt))
+			txts = append(txts, resolver.JoinTXT(t.Txt))
 		}
 	}
 	rec, err := SelectRecord(txts)
@@ -45,33 +44,3 @@ func lookupRecord(ctx context.Context, r resolver.Resolver, d string) (*Record, 
 	}
 	return rec, nil
 }
-
-// joinTXT joins a TXT record's character-strings with nothing between
-// them (RFC 8461 3.1), undoing the presentation escapes miekg/dns applies
-// when it unpacks them ("\"" and "\\" before '"' and '\', "\DDD" for
-// bytes outside printable ASCII).
-func joinTXT(parts []string) string {
-	var b strings.Builder
-	for _, s := range parts {
-		for i := 0; i < len(s); i++ {
-			c := s[i]
-			if c != '\\' || i+1 >= len(s) {
-				b.WriteByte(c)
-				continue
-			}
-			if i+3 < len(s) && isDigit(s[i+1]) && isDigit(s[i+2]) && isDigit(s[i+3]) {
-				v := int(s[i+1]-'0')*100 + int(s[i+2]-'0')*10 + int(s[i+3]-'0')
-				if v <= 255 {
-					b.WriteByte(byte(v))
-					i += 3
-					continue
-				}
-			}
-			b.WriteByte(s[i+1])
-			i++
-		}
-	}
-	return b.String()
-}
-
-func isDigit(c byte) bool { return c >= '0' && c <= '9' }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -77,7 +78,7 @@ func (c *Cache) Lookup(ctx context.Context, name string, qtype uint16) (*Answer,
 	if c.Resolver == nil {
 		return nil, &Error{Name: name, Type: qtype, Kind: KindNetwork, Reason: "resolver.Cache has no upstream Resolver"}
 	}
-	k := cacheKey{Fqdn(name), qtype}
+	k := cacheKey{cacheName(name), qtype}
 	if a, err, ok := c.get(k); ok {
 		return a, err
 	}
@@ -104,6 +105,22 @@ func (c *Cache) Lookup(ctx context.Context, name string, qtype uint16) (*Answer,
 	case <-ctx.Done():
 		return nil, &Error{Name: k.name, Type: qtype, Kind: KindTimeout, Reason: "lookup abandoned", Err: ctx.Err()}
 	}
+}
+
+// cacheName is the cache key form of name: lowercase without the trailing
+// dot, which costs no allocation for names other packages already
+// normalised.
+func cacheName(name string) string {
+	name = strings.TrimSuffix(name, ".")
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c >= 'A' && c <= 'Z' {
+			return strings.ToLower(name)
+		}
+	}
+	if name == "" {
+		return "."
+	}
+	return name
 }
 
 func (c *Cache) now() time.Time {

@@ -740,11 +740,22 @@ func (s *twServer) setTamper(f func(q, r *dns.Msg)) {
 func (w *twWorld) serve(t testing.TB, tamper func(q, r *dns.Msg)) *twServer {
 	t.Helper()
 	s := &twServer{tamper: tamper}
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	// UDP and TCP on one port: a kernel-chosen UDP port may be taken for
+	// TCP (by some client's ephemeral port), so try a few.
+	var (
+		pc  net.PacketConn
+		ln  net.Listener
+		err error
+	)
+	for range 10 {
+		if pc, err = net.ListenPacket("udp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		if ln, err = net.Listen("tcp", pc.LocalAddr().String()); err == nil {
+			break
+		}
+		pc.Close()
 	}
-	ln, err := net.Listen("tcp", pc.LocalAddr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -758,10 +769,10 @@ func (w *twWorld) serve(t testing.TB, tamper func(q, r *dns.Msg)) *twServer {
 		r.SetRcode(q, r.Rcode)
 		r.Authoritative, r.RecursionAvailable = false, true
 		s.mu.Lock()
-		t := s.tamper
+		tf := s.tamper
 		s.mu.Unlock()
-		if t != nil {
-			t(q, r)
+		if tf != nil {
+			tf(q, r)
 		}
 		size := dns.MinMsgSize
 		if opt := q.IsEdns0(); opt != nil {
@@ -779,7 +790,9 @@ func (w *twWorld) serve(t testing.TB, tamper func(q, r *dns.Msg)) *twServer {
 			}
 			r.Extra = opt
 		}
-		_ = rw.WriteMsg(r)
+		if err := rw.WriteMsg(r); err != nil {
+			t.Errorf("test server: %v", err)
+		}
 	})
 	udp := &dns.Server{PacketConn: pc, Handler: h}
 	tcp := &dns.Server{Listener: ln, Handler: h}

@@ -43,10 +43,41 @@ func LookupTXT(ctx context.Context, r Resolver, name string) ([]string, *Answer,
 	txts := typed[*dns.TXT](a)
 	out := make([]string, len(txts))
 	for i, t := range txts {
-		out[i] = strings.Join(t.Txt, "")
+		out[i] = JoinTXT(t.Txt)
 	}
 	return out, a, nil
 }
+
+// JoinTXT returns the character-strings of a TXT record (as miekg/dns
+// keeps them, in escaped presentation form: `\"`, `\009`) joined with
+// nothing between and unescaped to the bytes that were on the wire.
+func JoinTXT(parts []string) string {
+	if len(parts) == 1 && strings.IndexByte(parts[0], '\\') < 0 {
+		return parts[0]
+	}
+	var b strings.Builder
+	for _, s := range parts {
+		for i := 0; i < len(s); i++ {
+			c := s[i]
+			if c != '\\' || i+1 >= len(s) {
+				b.WriteByte(c)
+				continue
+			}
+			if i+3 < len(s) && isDigit(s[i+1]) && isDigit(s[i+2]) && isDigit(s[i+3]) {
+				if v := int(s[i+1]-'0')*100 + int(s[i+2]-'0')*10 + int(s[i+3]-'0'); v <= 255 {
+					b.WriteByte(byte(v))
+					i += 3
+					continue
+				}
+			}
+			b.WriteByte(s[i+1])
+			i++
+		}
+	}
+	return b.String()
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
 // LookupAddrs looks up the A and AAAA RRsets of host concurrently.
 //

@@ -253,3 +253,27 @@ func TestStubContextTimeout(t *testing.T) {
 		t.Errorf("lookup took %v after its context ended", d)
 	}
 }
+
+func TestJoinTXT(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		in   []string
+		want string
+	}{
+		{[]string{"v=STSv1; id=1"}, "v=STSv1; id=1"},
+		{[]string{"v=STSv1;", " id=1"}, "v=STSv1; id=1"},
+		{[]string{`a\009b`, `\"q\"`, `back\\slash`}, "a\tb\"q\"back\\slash"},
+		{[]string{`\255\256`}, "\xff256"},
+		{[]string{`trailing\`}, `trailing\`},
+	} {
+		if got := JoinTXT(c.in); got != c.want {
+			t.Errorf("JoinTXT(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+	// Over the wire: a tab and a quote survive the round trip.
+	srv := newWireServer(t, zone(true, map[string][]string{"t.test. TXT": {"t.test. 300 IN TXT \"a\\009b\" \"\\\"\""}}))
+	txt, _, err := LookupTXT(context.Background(), &Stub{Servers: []string{srv.Addr}}, "t.test")
+	if err != nil || len(txt) != 1 || txt[0] != "a\tb\"" {
+		t.Errorf("LookupTXT = %q, %v", txt, err)
+	}
+}

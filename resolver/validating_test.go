@@ -2,6 +2,7 @@ package resolver
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
@@ -115,12 +116,9 @@ func firstSig(section []dns.RR) *dns.RRSIG {
 
 func twRandomSig(s *dns.RRSIG) *dns.RRSIG {
 	c := dns.Copy(s).(*dns.RRSIG)
-	b := []byte(c.Signature)
-	b[5] ^= 1 // still base64: flips one signature bit
-	if b[5] == '+' || b[5] == '/' || b[5] == '=' {
-		b[5] = 'A'
-	}
-	c.Signature = string(b)
+	b, _ := base64.StdEncoding.DecodeString(c.Signature)
+	b[len(b)/2] ^= 1
+	c.Signature = base64.StdEncoding.EncodeToString(b)
 	return c
 }
 

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 var (
@@ -310,5 +311,37 @@ func TestAggregatorConcurrent(t *testing.T) {
 	// row and the rows account for every failure.
 	if s := a.Stats(); rowSum != fail || s.TruncatedDetails != overSum || overSum == 0 {
 		t.Errorf("rows sum to %d (overflow %d), failures %d, TruncatedDetails %d", rowSum, overSum, fail, s.TruncatedDetails)
+	}
+}
+
+func TestAggregatorCanonicalises(t *testing.T) {
+	t.Parallel()
+	var a Aggregator
+	if got := a.Reports(aggDay0, "o", "c"); got != nil {
+		t.Errorf("Reports of an empty day = %+v", got)
+	}
+	p := Policy{Type: PolicySTS, Domain: "BÜCHER.example.", MXHosts: []string{"*.MX.Bücher.example.", "not a name!"}}
+	a.Failure(p, FailureDetails{
+		SendingMTAIP:        "not an address",
+		ReceivingMXHostname: "MX.Bücher.Example.",
+		ReceivingIP:         "::ffff:198.51.100.1",
+		ReceivingMXHelo:     "helo\xff" + strings.Repeat("é", 200),
+		FailedSessionCount:  99,
+	}, aggDay0)
+	reps := a.Reports(aggDay0, "o", "c")
+	if len(reps) != 1 {
+		t.Fatalf("reports %+v", reps)
+	}
+	pr := reps[0].Policies[0]
+	if pr.Policy.Domain != "xn--bcher-kva.example" || !slices.Equal(pr.Policy.MXHosts, []string{"*.mx.xn--bcher-kva.example", "not a name!"}) {
+		t.Errorf("policy %+v", pr.Policy)
+	}
+	d := pr.FailureDetails[0]
+	if d.ResultType != ValidationFailure || d.SendingMTAIP != "not an address" || d.ReceivingMXHostname != "mx.xn--bcher-kva.example" ||
+		d.ReceivingIP != "198.51.100.1" || d.FailedSessionCount != 1 || pr.Summary.TotalFailureSessionCount != 1 {
+		t.Errorf("details %+v", d)
+	}
+	if !strings.HasPrefix(d.ReceivingMXHelo, "helo\uFFFDé") || len(d.ReceivingMXHelo) > maxField || !utf8.ValidString(d.ReceivingMXHelo) {
+		t.Errorf("helo %q (%d bytes)", d.ReceivingMXHelo, len(d.ReceivingMXHelo))
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"errors"
+	"io"
 	"reflect"
 	"regexp"
 	"strings"
@@ -385,5 +387,23 @@ func TestFileName(t *testing.T) {
 	}
 	if !regexp.MustCompile(`^[0-9a-f]{16}$`).MatchString(r.UniqueID()) {
 		t.Errorf("UniqueID = %q", r.UniqueID())
+	}
+}
+
+func TestErrorsUnwrapAndRender(t *testing.T) {
+	t.Parallel()
+	_, err := ParseReport([]byte{0x1f, 0x8b, 0})
+	if !errors.Is(err, gzip.ErrHeader) && !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("ParseReport of a broken gzip header: %v does not wrap the gzip error", err)
+	}
+	r := Report{DateRange: DateRange{Start: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}}
+	if _, err := r.JSON(); err == nil {
+		t.Error("JSON of a year-10000 date-time succeeded; it would not parse back")
+	}
+	if _, err := r.Gzip(); err == nil {
+		t.Error("Gzip of a year-10000 date-time succeeded")
+	}
+	if s := Kind(200).String(); s != "kind(200)" {
+		t.Errorf("Kind(200) = %q", s)
 	}
 }

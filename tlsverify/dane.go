@@ -107,10 +107,10 @@ type Match struct {
 type prepared struct {
 	names   []string
 	usable  bool
-	ee      []TLSA   // effective DANE-EE(3) records
-	ta      []taRec  // effective DANE-TA(2) records
-	dnsCert []int    // indexes into ta of 2 0 0 records (certificates)
-	dnsKey  []int    // indexes into ta of 2 1 0 records (bare keys)
+	ee      []TLSA  // effective DANE-EE(3) records
+	ta      []taRec // effective DANE-TA(2) records
+	dnsCert []int   // indexes into ta of 2 0 0 records (certificates)
+	dnsKey  []int   // indexes into ta of 2 1 0 records (bare keys)
 }
 
 // taRec is an effective DANE-TA(2) record with its decoded Full(0) data.

@@ -56,6 +56,15 @@ func IsAddress(s string) bool {
 	if strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]") {
 		return true
 	}
+	// Only digits, dots, hex letters and colons can form an address:
+	// skip ParseAddr (and its error allocation) for ordinary names.
+	colon := strings.IndexByte(s, ':') >= 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= '0' && c <= '9' || c == '.' || colon && (c == ':' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' || c == '%')) {
+			return false
+		}
+	}
 	_, err := netip.ParseAddr(s)
 	return err == nil
 }
