@@ -49,8 +49,8 @@ type Host struct {
 // Attempt carries the per-message options of one delivery attempt. The
 // zero value is an ordinary message.
 type Attempt struct {
-	// TLSRequiredNo: the message has "TLS-Required: No" (RFC 8689 5) and
-	// the operator honours it: STARTTLS is still tried, but DANE and
+	// TLSRequiredNo: the message has "TLS-Required: No" and
+	// the operator honours it (RFC 8689 3, 4.2.2): STARTTLS is still tried, but DANE and
 	// MTA-STS failures do not stop delivery.
 	TLSRequiredNo bool
 	// RequireTLS: the message was received with the REQUIRETLS MAIL

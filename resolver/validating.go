@@ -471,9 +471,10 @@ func (l *valLookup) link(msg *dns.Msg, sets []*valSet, cur string, qtype uint16)
 		if len(dname.rrs) != 1 || !good {
 			return "", r, false, &Error{Kind: KindMalformed, Reason: "DNAME RRset at " + dname.name + " has more than one record"}
 		}
-		prefix := cur[:len(cur)-len(dname.name)]
-		if dname.name == "." {
-			prefix = cur
+		// RFC 6672 2.2: replace the DNAME owner suffix of cur by the target.
+		prefix := cur
+		if idx := dns.Split(cur); dname.name != "." {
+			prefix = cur[:idx[dns.CountLabel(cur)-dns.CountLabel(dname.name)]]
 		}
 		target = valLower(prefix + d.Target)
 		if d.Target == "." {

@@ -123,7 +123,11 @@ type aggPolicy struct {
 }
 
 // Success counts one session to p's domain that negotiated TLS as p
-// requires, on the UTC day of now.
+// requires, on the UTC day of now. p.Domain may be in any case, with a
+// trailing dot or U-labels; reports carry lowercase A-labels. A policy
+// whose type is not one of the three of RFC 8460 4.4, or whose domain is
+// not a domain name, is not counted (Stats.Dropped). Policy strings are
+// kept up to 64 strings of 1 KiB each, MX patterns up to 64.
 func (a *Aggregator) Success(p Policy, now time.Time) {
 	a.add(p, nil, now)
 }

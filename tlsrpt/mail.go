@@ -23,7 +23,7 @@ import (
 // reports about themselves (RFC 8460 3: sending MTAs "MUST deliver reports
 // despite any TLS-related failures and SHOULD NOT include this SMTP
 // session in the next report"). The message therefore carries
-// "TLS-Required: No" (RFC 8689 5), which asks the MTA to deliver it even
+// "TLS-Required: No" (RFC 8689), which asks the MTA to deliver it even
 // when DANE or MTA-STS validation fails (STARTTLS is still attempted), and
 // "Auto-Submitted: auto-generated" (RFC 3834), which keeps responders from
 // answering it. The MTA must honour TLS-Required: No for these messages
