@@ -97,14 +97,28 @@ func LookupAddrs(ctx context.Context, r Resolver, host string) ([]netip.Addr, *A
 		a   *Answer
 		err error
 	}
-	ch := make(chan res, 1)
-	go func() {
-		a, err := r.Lookup(ctx, host, dns.TypeAAAA)
-		ch <- res{a, err}
-	}()
-	a4, err4 := r.Lookup(ctx, host, dns.TypeA)
-	r6 := <-ch
-	a6, err6 := r6.a, r6.err
+	var (
+		a4, a6     *Answer
+		err4, err6 error
+		hit        bool
+	)
+	if p, ok := r.(peeker); ok {
+		// Both answers cached: no goroutine, no channel.
+		var hit4, hit6 bool
+		a4, err4, hit4 = p.Peek(host, dns.TypeA)
+		a6, err6, hit6 = p.Peek(host, dns.TypeAAAA)
+		hit = hit4 && hit6
+	}
+	if !hit {
+		ch := make(chan res, 1)
+		go func() {
+			a, err := r.Lookup(ctx, host, dns.TypeAAAA)
+			ch <- res{a, err}
+		}()
+		a4, err4 = r.Lookup(ctx, host, dns.TypeA)
+		r6 := <-ch
+		a6, err6 = r6.a, r6.err
+	}
 
 	if err4 != nil && err6 != nil {
 		return nil, nil, err4
@@ -158,6 +172,11 @@ func LookupAddrs(ctx context.Context, r Resolver, host string) ([]netip.Addr, *A
 	out.NXDomain = a4.NXDomain && a6.NXDomain
 	out.Records = nil
 	return addrs, &out, nil
+}
+
+// peeker is implemented by caches that can answer without a query.
+type peeker interface {
+	Peek(name string, qtype uint16) (*Answer, error, bool)
 }
 
 func transient(err error) bool {
