@@ -116,7 +116,7 @@ func FuzzValRSABits(f *testing.F) {
 	f.Add([]byte{0, 0, 3, 1, 0, 1, 0x80})
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, pub []byte) {
-		k := &dns.DNSKEY{Algorithm: dns.RSASHA256, PublicKey: encodeB64(pub)}
+		k := &dns.DNSKEY{Algorithm: dns.RSASHA256, PublicKey: twB64(pub)}
 		if n := valRSABits(k); n < 0 || n > 8*len(pub) {
 			t.Fatalf("%d bits from %d bytes", n, len(pub))
 		}

@@ -42,17 +42,17 @@ type twCfg struct {
 	bits       int   // RSA modulus size; 0 = 1024 (the smallest Go accepts)
 	iterations uint16
 	salt       string
-	noDS       bool           // signed, but the parent publishes no DS
-	forceDS    bool           // unsigned, but the parent publishes a DS
-	dsMutate   func(*dns.DS)  // alter the DS in the parent
-	inception  time.Time      // zero: an hour ago
-	expiration time.Time      // zero: in 30 days
-	revoke     bool           // the key-signing key has the REVOKE bit
-	fakeSig    bool           // keys and signatures of random bytes (Ed448)
-	smallRSA   bool           // a 768-bit RSA key, signed without crypto/rsa
-	extraKeys  []*dns.DNSKEY  // published in the DNSKEY RRset
-	ksks       int            // number of KSKs (0 = 1); only ksk[signWith] signs
-	signWith   int            // which KSK signs the DNSKEY RRset
+	noDS       bool          // signed, but the parent publishes no DS
+	forceDS    bool          // unsigned, but the parent publishes a DS
+	dsMutate   func(*dns.DS) // alter the DS in the parent
+	inception  time.Time     // zero: an hour ago
+	expiration time.Time     // zero: in 30 days
+	revoke     bool          // the key-signing key has the REVOKE bit
+	fakeSig    bool          // keys and signatures of random bytes (Ed448)
+	smallRSA   bool          // a 768-bit RSA key, signed without crypto/rsa
+	extraKeys  []*dns.DNSKEY // published in the DNSKEY RRset
+	ksks       int           // number of KSKs (0 = 1); only ksk[signWith] signs
+	signWith   int           // which KSK signs the DNSKEY RRset
 }
 
 type twKey struct {
@@ -80,8 +80,8 @@ type twWorld struct {
 	anchors []*dns.DS
 }
 
-// newWorld returns a world with a signed root (NSEC, algorithm 13).
-func newWorld(t testing.TB) *twWorld {
+// twNewWorld returns a world with a signed root (NSEC, algorithm 13).
+func twNewWorld(t testing.TB) *twWorld {
 	w := &twWorld{t: t, zones: map[string]*twZone{}}
 	w.zone(".", twCfg{signing: twNSEC})
 	return w
@@ -96,7 +96,7 @@ func (w *twWorld) zone(name string, cfg twCfg, lines ...string) *twZone {
 		cfg.alg = dns.ECDSAP256SHA256
 	}
 	z := &twZone{w: w, name: name, cfg: cfg, rrs: map[string]map[uint16][]dns.RR{}}
-	z.add(fmt.Sprintf("@ IN SOA ns.%s hostmaster.%s 1 3600 600 86400 300", trimRoot(name), trimRoot(name)),
+	z.add(fmt.Sprintf("@ IN SOA ns.%s hostmaster.%s 1 3600 600 86400 300", twTrimRoot(name), twTrimRoot(name)),
 		"@ IN NS ns.nic.")
 	if cfg.signing != twUnsigned {
 		n := max(cfg.ksks, 1)
@@ -135,7 +135,7 @@ func (w *twWorld) zone(name string, cfg twCfg, lines ...string) *twZone {
 	return z
 }
 
-func trimRoot(name string) string {
+func twTrimRoot(name string) string {
 	if name == "." {
 		return "root."
 	}
@@ -551,8 +551,6 @@ func (z *twZone) nsecCovering(name string) []dns.RR {
 	return z.nsecFor(z.order[len(z.order)-1])
 }
 
-func (z *twZone) nsec3Owner(rr *dns.NSEC3) string { return rr.Hdr.Name }
-
 func (z *twZone) nsec3Match(name string) []dns.RR {
 	h := dns.HashName(name, dns.SHA1, z.cfg.iterations, z.cfg.salt)
 	for _, rr := range z.nsec3 {
@@ -598,7 +596,7 @@ func (z *twZone) closestEncloser(name string) string {
 	}
 }
 
-func dedupe(rrs []dns.RR) []dns.RR {
+func twDedupe(rrs []dns.RR) []dns.RR {
 	var out []dns.RR
 	seen := map[string]bool{}
 	for _, rr := range rrs {
@@ -651,7 +649,7 @@ func (z *twZone) answer(name string, qtype uint16) (ans, ns []dns.RR, next strin
 				ns = append(ns, z.nsec3Cover(nc)...)
 			}
 		}
-		return nil, dedupe(ns), "", dns.RcodeSuccess
+		return nil, twDedupe(ns), "", dns.RcodeSuccess
 	}
 	ce := z.closestEncloser(name)
 	wild := valWildcard(ce)
@@ -666,10 +664,10 @@ func (z *twZone) answer(name string, qtype uint16) (ans, ns []dns.RR, next strin
 	}
 	if z.rrs[wild] != nil {
 		if z.rrs[wild][qtype] != nil {
-			return z.withSigs(wild, qtype, name), dedupe(proof), "", dns.RcodeSuccess
+			return z.withSigs(wild, qtype, name), twDedupe(proof), "", dns.RcodeSuccess
 		}
 		if c := z.rrs[wild][dns.TypeCNAME]; c != nil {
-			return z.withSigs(wild, dns.TypeCNAME, name), dedupe(proof), c[0].(*dns.CNAME).Target, dns.RcodeSuccess
+			return z.withSigs(wild, dns.TypeCNAME, name), twDedupe(proof), c[0].(*dns.CNAME).Target, dns.RcodeSuccess
 		}
 		ns = z.soa()
 		if signed {
@@ -682,7 +680,7 @@ func (z *twZone) answer(name string, qtype uint16) (ans, ns []dns.RR, next strin
 				ns = append(ns, z.nsecFor(wild)...)
 			}
 		}
-		return nil, dedupe(ns), "", dns.RcodeSuccess
+		return nil, twDedupe(ns), "", dns.RcodeSuccess
 	}
 	ns = z.soa()
 	if signed {
@@ -696,7 +694,7 @@ func (z *twZone) answer(name string, qtype uint16) (ans, ns []dns.RR, next strin
 			ns = append(ns, z.nsecCovering(wild)...)
 		}
 	}
-	return nil, dedupe(ns), "", dns.RcodeNameError
+	return nil, twDedupe(ns), "", dns.RcodeNameError
 }
 
 // resolve answers like a recursive resolver asked with CD=1.
@@ -728,12 +726,6 @@ type twServer struct {
 	queries atomic.Int64
 	mu      sync.Mutex // guards tamper
 	tamper  func(q, r *dns.Msg)
-}
-
-func (s *twServer) setTamper(f func(q, r *dns.Msg)) {
-	s.mu.Lock()
-	s.tamper = f
-	s.mu.Unlock()
 }
 
 // serve starts a UDP and TCP front on loopback; it stops when t ends.

@@ -43,22 +43,43 @@ type rawServer struct {
 	done  chan struct{}
 }
 
-// newRawServer starts a server; udp or tcp may be nil (the default for
-// TCP answers what udp would, framed). It stops when the test ends,
-// waiting for its goroutines.
+// newRawServer starts a server; tcp may be nil (TCP then answers what
+// udp would, framed). It stops when the test ends, waiting for its
+// goroutines.
 func newRawServer(t testing.TB, udp func(send func([]byte), q *dns.Msg), tcp func(c net.Conn, q *dns.Msg)) *rawServer {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", pc.LocalAddr().String())
-	if err != nil {
+	s := newIdleRawServer(t)
+	s.start(udp, tcp)
+	return s
+}
+
+// newIdleRawServer listens but does not serve until start, so that
+// handlers can refer to the server.
+func newIdleRawServer(t testing.TB) *rawServer {
+	t.Helper()
+	var pc net.PacketConn
+	var ln net.Listener
+	var err error
+	// The kernel picks a free UDP port; its TCP twin may be taken.
+	for range 20 {
+		if pc, err = net.ListenPacket("udp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		if ln, err = net.Listen("tcp", pc.LocalAddr().String()); err == nil {
+			break
+		}
 		pc.Close()
+	}
+	if err != nil {
 		t.Fatal(err)
 	}
-	s := &rawServer{addr: pc.LocalAddr().String(), pc: pc, ln: ln, udp: udp, tcp: tcp,
-		conns: map[net.Conn]bool{}, done: make(chan struct{})}
+	s := &rawServer{addr: pc.LocalAddr().String(), pc: pc, ln: ln, conns: map[net.Conn]bool{}, done: make(chan struct{})}
+	t.Cleanup(s.close)
+	return s
+}
+
+func (s *rawServer) start(udp func(send func([]byte), q *dns.Msg), tcp func(c net.Conn, q *dns.Msg)) {
+	s.udp, s.tcp = udp, tcp
 	if s.tcp == nil && udp != nil {
 		s.tcp = func(c net.Conn, q *dns.Msg) {
 			udp(func(b []byte) { writeFramed(c, b) }, q)
@@ -67,8 +88,6 @@ func newRawServer(t testing.TB, udp func(send func([]byte), q *dns.Msg), tcp fun
 	s.wg.Add(2)
 	go s.serveUDP()
 	go s.serveTCP()
-	t.Cleanup(s.close)
-	return s
 }
 
 func (s *rawServer) close() {
@@ -286,15 +305,25 @@ func TestHostileMalformed(t *testing.T) {
 		return append(rrHead(b, dns.TypeA, 4), 192, 0, 2, 66)
 	}
 	longChain := func(q *dns.Msg) []byte {
-		// 200 one-label names, each pointing back to the previous one:
-		// more pointers than any name may have.
-		b := hostileHeader(q, 1, 0)
-		prev := 12
+		// 200 one-label names, each pointing to the previous one, hidden
+		// in the opaque RDATA of a first record; the second record's
+		// owner points at the last: more pointers and octets than any
+		// name may have (RFC 1035 2.3.4).
+		b := hostileHeader(q, 2, 0)
+		b = append(b, 0xC0, 12)
+		var chain []byte
+		base := len(b) + 10
+		prev := -1
 		for range 200 {
-			at := len(b)
-			b = append(b, 1, 'x', 0xC0|byte(prev>>8), byte(prev))
+			at := base + len(chain)
+			if prev < 0 {
+				chain = append(chain, 1, 'x', 0)
+			} else {
+				chain = append(chain, 1, 'x', 0xC0|byte(prev>>8), byte(prev))
+			}
 			prev = at
 		}
+		b = append(rrHead(b, 65280, uint16(len(chain))), chain...)
 		b = append(b, 0xC0|byte(prev>>8), byte(prev))
 		return append(rrHead(b, dns.TypeA, 4), 192, 0, 2, 66)
 	}
@@ -408,8 +437,8 @@ func TestHostileMismatched(t *testing.T) {
 		})
 		t.Run("udp/"+tc.name+" endless flood", func(t *testing.T) {
 			t.Parallel()
-			var srv *rawServer
-			srv = newRawServer(t, func(send func([]byte), q *dns.Msg) {
+			srv := newIdleRawServer(t)
+			srv.start(func(send func([]byte), q *dns.Msg) {
 				b := spoof(q, tc.edit)
 				for start := time.Now(); time.Since(start) < 2*time.Second && srv.sleep(100*time.Microsecond); {
 					send(b)
@@ -745,16 +774,17 @@ func TestHostileBailiwick(t *testing.T) {
 // context.
 func TestHostileSlow(t *testing.T) {
 	leakcheck.Check(t)
-	var silent, slow, trickle *rawServer
-	silent = newRawServer(t, func(func([]byte), *dns.Msg) {}, nil)
-	slow = newRawServer(t, func(send func([]byte), q *dns.Msg) {
+	silent := newRawServer(t, func(func([]byte), *dns.Msg) {}, nil)
+	slow := newIdleRawServer(t)
+	slow.start(func(send func([]byte), q *dns.Msg) {
 		if slow.sleep(2 * time.Second) {
 			send(valid(q))
 		}
 	}, nil)
 	silentTCP := newRawServer(t, func(send func([]byte), q *dns.Msg) { send(truncatedReply(q)) },
 		func(c net.Conn, q *dns.Msg) { silentTCPHold(c) })
-	trickle = newRawServer(t, func(send func([]byte), q *dns.Msg) { send(truncatedReply(q)) },
+	trickle := newIdleRawServer(t)
+	trickle.start(func(send func([]byte), q *dns.Msg) { send(truncatedReply(q)) },
 		func(c net.Conn, q *dns.Msg) {
 			// Slowloris: the reply one byte every 50 ms.
 			b := valid(q)

@@ -69,7 +69,7 @@ type Validating struct {
 	// Zero means 64. Exceeding it makes the answer Bogus.
 	MaxQueries int
 	// MaxVerifications bounds the signature verifications of one Lookup.
-	// Zero means 64; a cold lookup through three zones needs about 8.
+	// Zero means 64; a cold lookup through three zones needs about 6.
 	MaxVerifications int
 	// MaxSignatures bounds the RRSIGs tried for one RRset and the trust
 	// paths tried for one DNSKEY RRset. Zero means 8.
@@ -174,7 +174,7 @@ func (v *Validating) now() time.Time {
 	return time.Now()
 }
 
-func orDefault(n, def int) int {
+func valOrDefault(n, def int) int {
 	if n > 0 {
 		return n
 	}
@@ -222,11 +222,11 @@ func (v *Validating) newLookup(ctx context.Context, servers []string) *valLookup
 		now:     v.now(),
 		servers: servers,
 		lim: valLimits{
-			queries:    int64(orDefault(v.MaxQueries, 64)),
-			verifs:     int64(orDefault(v.MaxVerifications, 64)),
-			sigs:       orDefault(v.MaxSignatures, 8),
-			keysPerTag: orDefault(v.MaxKeysPerTag, 4),
-			hashes:     int64(orDefault(v.MaxNSEC3Hashes, 128)),
+			queries:    int64(valOrDefault(v.MaxQueries, 64)),
+			verifs:     int64(valOrDefault(v.MaxVerifications, 64)),
+			sigs:       valOrDefault(v.MaxSignatures, 8),
+			keysPerTag: valOrDefault(v.MaxKeysPerTag, 4),
+			hashes:     int64(valOrDefault(v.MaxNSEC3Hashes, 128)),
 		},
 		fetches: map[valQKey]*valFetch{},
 	}

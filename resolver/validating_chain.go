@@ -189,6 +189,9 @@ func (l *valLookup) keysUncached(zone string, o keysOpt) (*valZone, error) {
 			l.start(p, dns.TypeDS)
 			l.start(p, dns.TypeDNSKEY)
 		}
+		if l.v.cache.get(".", l.now) == nil {
+			l.start(".", dns.TypeDNSKEY)
+		}
 	}
 	msg, err := l.fetch(zone, dns.TypeDS)
 	if err != nil {

@@ -20,6 +20,9 @@ import (
 // retried over TCP, whose messages are bounded by their 16-bit length.
 const valUDPSize = 1232
 
+// valUDPReadSize is the buffer for one UDP answer.
+const valUDPReadSize = 4096
+
 // valMaxRecords bounds the records of one response the validator will
 // look at; a legitimate answer with its proofs is far smaller.
 const valMaxRecords = 1024
@@ -114,7 +117,10 @@ func valExchangeNet(ctx context.Context, network, server string, m *dns.Msg) (*d
 	}
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
-	co := &dns.Conn{Conn: conn, UDPSize: dns.MaxMsgSize}
+	// The read buffer is larger than the size advertised, for servers
+	// that ignore it slightly; a datagram beyond it does not parse and
+	// is skipped like any other garbage.
+	co := &dns.Conn{Conn: conn, UDPSize: valUDPReadSize}
 	if err := co.WriteMsg(m); err != nil {
 		return nil, err
 	}

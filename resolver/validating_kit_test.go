@@ -19,14 +19,14 @@ import (
 // Tests of Validating against the project's test kit: a signed hierarchy
 // on loopback, asked over the wire with CD=1 like any recursive resolver.
 
-const tlsaHex = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+const kitTLSA = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
-func leafData(z *smtptlstest.Zone) {
+func kitLeafData(z *smtptlstest.Zone) {
 	z.MustAdd(
 		"@ MX 10 mail",
 		"mail A 192.0.2.1",
 		"mail AAAA 2001:db8::1",
-		"_25._tcp.mail TLSA 3 1 1 "+tlsaHex,
+		"_25._tcp.mail TLSA 3 1 1 "+kitTLSA,
 		"www CNAME mail",
 		"out CNAME host.unsigned.test.",
 		"*.wild MX 10 mail",
@@ -35,17 +35,17 @@ func leafData(z *smtptlstest.Zone) {
 	)
 }
 
-// kitWorld builds the verdict world: a leaf per algorithm and per fault.
+// kitWorld builds the kitVerdict world: a leaf per algorithm and per fault.
 func kitWorld(t testing.TB) *smtptlstest.World {
 	w := smtptlstest.New(t)
 	tld := w.AddZone("test.", smtptlstest.ZoneConfig{Signing: smtptlstest.NSEC3OptOut})
-	leafData(w.AddZone("example.test.", smtptlstest.ZoneConfig{Signing: smtptlstest.NSEC3}))
+	kitLeafData(w.AddZone("example.test.", smtptlstest.ZoneConfig{Signing: smtptlstest.NSEC3}))
 	// The kit's front does not synthesize DNAMEs; they are tested on the
 	// package's own world and in the interop suite.
 	w.Zone("example.test.").MustAdd("bad CNAME mail.expired.test.")
-	leafData(w.AddZone("nsec.test.", smtptlstest.ZoneConfig{Signing: smtptlstest.NSEC}))
+	kitLeafData(w.AddZone("nsec.test.", smtptlstest.ZoneConfig{Signing: smtptlstest.NSEC}))
 	for _, alg := range []uint8{5, 7, 8, 10, 14, 15} {
-		leafData(w.AddZone(fmt.Sprintf("alg%d.test.", alg), smtptlstest.ZoneConfig{Signing: smtptlstest.NSEC, Algorithm: alg}))
+		kitLeafData(w.AddZone(fmt.Sprintf("alg%d.test.", alg), smtptlstest.ZoneConfig{Signing: smtptlstest.NSEC, Algorithm: alg}))
 	}
 	for name, f := range map[string]smtptlstest.Fault{
 		"expired.test.":  smtptlstest.FaultExpiredSigs,
@@ -55,16 +55,16 @@ func kitWorld(t testing.TB) *smtptlstest.World {
 		"stripped.test.": smtptlstest.FaultStripRRSIGs,
 	} {
 		z := w.AddZone(name, smtptlstest.ZoneConfig{Signing: smtptlstest.NSEC})
-		leafData(z)
+		kitLeafData(z)
 		z.SetFault(f)
 	}
-	leafData(w.AddZone("iter200.test.", smtptlstest.ZoneConfig{Signing: smtptlstest.NSEC3, NSEC3Iterations: 200, NSEC3Salt: "abcd"}))
-	leafData(w.AddZone("island.test.", smtptlstest.ZoneConfig{Signing: smtptlstest.NSEC, NoDS: true}))
+	kitLeafData(w.AddZone("iter200.test.", smtptlstest.ZoneConfig{Signing: smtptlstest.NSEC3, NSEC3Iterations: 200, NSEC3Salt: "abcd"}))
+	kitLeafData(w.AddZone("island.test.", smtptlstest.ZoneConfig{Signing: smtptlstest.NSEC, NoDS: true}))
 	w.AddZone("unsigned.test.", smtptlstest.ZoneConfig{}).MustAdd(
-		"@ MX 10 host", "host A 192.0.2.3", "_25._tcp.host TLSA 3 1 1 "+tlsaHex, "back CNAME mail.example.test.")
+		"@ MX 10 host", "host A 192.0.2.3", "_25._tcp.host TLSA 3 1 1 "+kitTLSA, "back CNAME mail.example.test.")
 	// A DS for a zone served unsigned, and DS sets naming only an unknown
 	// algorithm or digest type.
-	leafData(w.AddZone("nosig.test.", smtptlstest.ZoneConfig{}))
+	kitLeafData(w.AddZone("nosig.test.", smtptlstest.ZoneConfig{}))
 	tld.MustAdd("nosig DS 12345 13 2 " + strings.Repeat("ab", 32))
 	for _, c := range []struct {
 		name string
@@ -74,7 +74,7 @@ func kitWorld(t testing.TB) *smtptlstest.World {
 		{"unknowndigest", func(d *dns.DS) { d.DigestType = 200 }},
 	} {
 		z := w.AddZone(c.name+".test.", smtptlstest.ZoneConfig{Signing: smtptlstest.NSEC, NoDS: true})
-		leafData(z)
+		kitLeafData(z)
 		ds := z.DS()
 		c.edit(ds)
 		if err := tld.AddRR(ds); err != nil {
@@ -84,12 +84,12 @@ func kitWorld(t testing.TB) *smtptlstest.World {
 	return w
 }
 
-func validatorFor(w *smtptlstest.World) *resolver.Validating {
+func kitValidator(w *smtptlstest.World) *resolver.Validating {
 	return &resolver.Validating{Servers: []string{w.DNSAddr()}, Anchors: w.Anchors(), Timeout: 2 * time.Second}
 }
 
-// verdict is what a lookup came to: "secure", "insecure" or "bogus".
-func verdict(a *resolver.Answer, err error) string {
+// kitVerdict is what a lookup came to: "secure", "insecure" or "bogus".
+func kitVerdict(a *resolver.Answer, err error) string {
 	if err != nil {
 		var e *resolver.Error
 		if errors.As(err, &e) && e.Kind == resolver.KindBogus {
@@ -157,13 +157,13 @@ func TestValidatingKitVerdicts(t *testing.T) {
 		{qtype: dns.TypeDNSKEY, name: "alg15.test", want: "secure"},
 		{qtype: dns.TypeSOA, name: ".", want: "secure"},
 	}
-	v := validatorFor(w) // shared: concurrent lookups through one cache
+	v := kitValidator(w) // shared: concurrent lookups through one cache
 	for _, tc := range cases {
 		t.Run(dns.TypeToString[tc.qtype]+" "+tc.name, func(t *testing.T) {
 			t.Parallel()
 			a, err := v.Lookup(context.Background(), tc.name, tc.qtype)
-			if got := verdict(a, err); got != tc.want {
-				t.Fatalf("verdict %s, want %s", got, tc.want)
+			if got := kitVerdict(a, err); got != tc.want {
+				t.Fatalf("kitVerdict %s, want %s", got, tc.want)
 			}
 			if err != nil {
 				var e *resolver.Error
@@ -214,8 +214,8 @@ func TestValidatingKitRootAnchors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			v := &resolver.Validating{Servers: []string{w.DNSAddr()}, Anchors: tc.anchors}
-			if got := verdict(v.Lookup(context.Background(), "example.test", dns.TypeMX)); got != tc.want {
-				t.Errorf("verdict %s, want %s", got, tc.want)
+			if got := kitVerdict(v.Lookup(context.Background(), "example.test", dns.TypeMX)); got != tc.want {
+				t.Errorf("kitVerdict %s, want %s", got, tc.want)
 			}
 		})
 	}
@@ -242,10 +242,12 @@ func TestValidatingKitTransport(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			w := smtptlstest.New(t)
-			leafData(w.AddZone("example.test.", smtptlstest.ZoneConfig{Signing: smtptlstest.NSEC3}))
+			kitLeafData(w.AddZone("example.test.", smtptlstest.ZoneConfig{Signing: smtptlstest.NSEC3}))
 			w.SetFault(tc.at, 0, tc.fault)
-			v := validatorFor(w)
-			v.Timeout, v.LookupTimeout = 300*time.Millisecond, 2*time.Second
+			v := kitValidator(w)
+			if tc.kind == resolver.KindTimeout {
+				v.Timeout, v.LookupTimeout = 300*time.Millisecond, 2*time.Second
+			}
 			a, err := v.Lookup(context.Background(), "www.example.test", dns.TypeA)
 			if tc.kind != 0 {
 				var e *resolver.Error
@@ -254,8 +256,8 @@ func TestValidatingKitTransport(t *testing.T) {
 				}
 				return
 			}
-			if got := verdict(a, err); got != tc.want {
-				t.Fatalf("verdict %s, want %s", got, tc.want)
+			if got := kitVerdict(a, err); got != tc.want {
+				t.Fatalf("kitVerdict %s, want %s", got, tc.want)
 			}
 			if len(a.CNAMEs) != 1 || len(a.Records) != 1 {
 				t.Errorf("answer %+v", a)
@@ -268,17 +270,17 @@ func TestValidatingKitTransport(t *testing.T) {
 func TestValidatingKitFailover(t *testing.T) {
 	t.Parallel()
 	w := smtptlstest.New(t)
-	leafData(w.AddZone("example.test.", smtptlstest.ZoneConfig{Signing: smtptlstest.NSEC}))
+	kitLeafData(w.AddZone("example.test.", smtptlstest.ZoneConfig{Signing: smtptlstest.NSEC}))
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	dead := pc.LocalAddr().String()
 	pc.Close()
-	v := &resolver.Validating{Servers: []string{dead, w.DNSAddr()}, Anchors: w.Anchors(), Timeout: 300 * time.Millisecond}
+	v := &resolver.Validating{Servers: []string{dead, w.DNSAddr()}, Anchors: w.Anchors(), Timeout: 2 * time.Second}
 	for range 3 { // rotation starts at different servers
-		if got := verdict(v.Lookup(context.Background(), "mail.example.test", dns.TypeA)); got != "secure" {
-			t.Fatalf("verdict %s", got)
+		if got := kitVerdict(v.Lookup(context.Background(), "mail.example.test", dns.TypeA)); got != "secure" {
+			t.Fatalf("kitVerdict %s", got)
 		}
 	}
 }
@@ -289,16 +291,16 @@ func TestValidatingKitFailover(t *testing.T) {
 func TestValidatingKitWarm(t *testing.T) {
 	t.Parallel()
 	w := smtptlstest.New(t)
-	leafData(w.AddZone("example.test.", smtptlstest.ZoneConfig{Signing: smtptlstest.NSEC3}))
-	v := validatorFor(w)
+	kitLeafData(w.AddZone("example.test.", smtptlstest.ZoneConfig{Signing: smtptlstest.NSEC3}))
+	v := kitValidator(w)
 	ctx := context.Background()
 	var wg sync.WaitGroup
 	for range 16 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if got := verdict(v.Lookup(ctx, "example.test", dns.TypeMX)); got != "secure" {
-				t.Errorf("cold verdict %s", got)
+			if got := kitVerdict(v.Lookup(ctx, "example.test", dns.TypeMX)); got != "secure" {
+				t.Errorf("cold kitVerdict %s", got)
 			}
 		}()
 	}
@@ -322,7 +324,7 @@ func TestValidatingKitWarm(t *testing.T) {
 		{"a.wild.example.test", dns.TypeA, 2}, // answer and next-closer proof
 	} {
 		before := v.Stats()
-		if got := verdict(v.Lookup(ctx, tc.name, tc.qtype)); got != "secure" {
+		if got := kitVerdict(v.Lookup(ctx, tc.name, tc.qtype)); got != "secure" {
 			t.Fatalf("%s: %s", tc.name, got)
 		}
 		after := v.Stats()
@@ -340,7 +342,7 @@ func TestValidatingKitWarm(t *testing.T) {
 func TestValidatingKitCheck(t *testing.T) {
 	t.Parallel()
 	w := smtptlstest.New(t)
-	v := validatorFor(w)
+	v := kitValidator(w)
 	if err := v.Check(context.Background()); err != nil {
 		t.Fatalf("Check: %v", err)
 	}
@@ -357,22 +359,22 @@ func TestValidatingKitCheck(t *testing.T) {
 	}
 }
 
-// benchWorld is the world of the benchmarks: an MX lookup through three
+// kitBenchWorld is the world of the benchmarks: an MX lookup through three
 // zones (root, TLD with NSEC3 opt-out, NSEC3 leaf).
-func benchWorld(b *testing.B) *smtptlstest.World {
+func kitBenchWorld(b *testing.B) *smtptlstest.World {
 	w := smtptlstest.New(b)
-	leafData(w.AddZone("example.test.", smtptlstest.ZoneConfig{Signing: smtptlstest.NSEC3}))
+	kitLeafData(w.AddZone("example.test.", smtptlstest.ZoneConfig{Signing: smtptlstest.NSEC3}))
 	return w
 }
 
-func benchLookups(b *testing.B, v func() *resolver.Validating, name string, qtype uint16) {
+func kitBenchLookups(b *testing.B, v func() *resolver.Validating, name string, qtype uint16) {
 	ctx := context.Background()
 	var verifs, queries uint64
 	for b.Loop() {
 		r := v()
 		before := r.Stats()
-		if got := verdict(r.Lookup(ctx, name, qtype)); got != "secure" {
-			b.Fatalf("verdict %s", got)
+		if got := kitVerdict(r.Lookup(ctx, name, qtype)); got != "secure" {
+			b.Fatalf("kitVerdict %s", got)
 		}
 		after := r.Stats()
 		verifs += after.Verifications - before.Verifications
@@ -385,27 +387,36 @@ func benchLookups(b *testing.B, v func() *resolver.Validating, name string, qtyp
 // BenchmarkValidatingCold validates from the root each time: DNSKEY and DS
 // of every zone, then the answer.
 func BenchmarkValidatingCold(b *testing.B) {
-	w := benchWorld(b)
-	benchLookups(b, func() *resolver.Validating { return validatorFor(w) }, "example.test", dns.TypeMX)
+	w := kitBenchWorld(b)
+	kitBenchLookups(b, func() *resolver.Validating { return kitValidator(w) }, "example.test", dns.TypeMX)
 }
 
 // BenchmarkValidatingWarm validates with the zones' keys cached: one
 // query, one signature.
 func BenchmarkValidatingWarm(b *testing.B) {
-	w := benchWorld(b)
-	v := validatorFor(w)
+	w := kitBenchWorld(b)
+	v := kitValidator(w)
 	if _, err := v.Lookup(context.Background(), "example.test", dns.TypeMX); err != nil {
 		b.Fatal(err)
 	}
-	benchLookups(b, func() *resolver.Validating { return v }, "mail.example.test", dns.TypeA)
+	kitBenchLookups(b, func() *resolver.Validating { return v }, "mail.example.test", dns.TypeA)
 }
 
 // BenchmarkValidatingWarmDenial is a warm NXDOMAIN through NSEC3.
 func BenchmarkValidatingWarmDenial(b *testing.B) {
-	w := benchWorld(b)
-	v := validatorFor(w)
+	w := kitBenchWorld(b)
+	v := kitValidator(w)
 	if _, err := v.Lookup(context.Background(), "example.test", dns.TypeMX); err != nil {
 		b.Fatal(err)
 	}
-	benchLookups(b, func() *resolver.Validating { return v }, "_25._tcp.nosuch.example.test", dns.TypeTLSA)
+	kitBenchLookups(b, func() *resolver.Validating { return v }, "_25._tcp.nosuch.example.test", dns.TypeTLSA)
+}
+
+// BenchmarkValidatingColdRTT is the cold lookup with a 5 ms round trip to
+// the upstream: the DS and DNSKEY fetches of the chain overlap, so it
+// takes about two round trips rather than one per query.
+func BenchmarkValidatingColdRTT(b *testing.B) {
+	w := kitBenchWorld(b)
+	w.SetDelay(5 * time.Millisecond)
+	kitBenchLookups(b, func() *resolver.Validating { return kitValidator(w) }, "example.test", dns.TypeMX)
 }

@@ -32,15 +32,15 @@ var twLeaf = []string{
 	"x.ent A 192.0.2.3",
 }
 
-func leaf(extra ...string) []string { return append(append([]string{}, twLeaf...), extra...) }
+func twLeafWith(extra ...string) []string { return append(append([]string{}, twLeaf...), extra...) }
 
-// craftedWorld builds the world of these tests.
-func craftedWorld(t *testing.T) *twWorld {
-	w := newWorld(t)
+// twCraftedWorld builds the world of these tests.
+func twCraftedWorld(t *testing.T) *twWorld {
+	w := twNewWorld(t)
 	w.zone("test.", twCfg{signing: twNSEC3OptOut})
-	w.zone("example.test.", twCfg{signing: twNSEC3}, leaf("bad CNAME mail.expired.test.", "loop1 CNAME loop2", "loop2 CNAME loop1",
+	w.zone("example.test.", twCfg{signing: twNSEC3}, twLeafWith("bad CNAME mail.expired.test.", "loop1 CNAME loop2", "loop2 CNAME loop1",
 		"c0 CNAME c1", "c1 CNAME c2", "c2 CNAME c3", "c3 CNAME c4", "c4 CNAME c5", "c5 CNAME c6", "c6 CNAME c7", "c7 CNAME c8", "c8 CNAME c9", "c9 A 192.0.2.9")...)
-	w.zone("nsec.test.", twCfg{signing: twNSEC}, leaf("sub DNAME example.test.", "long 60 A 192.0.2.4")...)
+	w.zone("nsec.test.", twCfg{signing: twNSEC}, twLeafWith("sub DNAME example.test.", "long 60 A 192.0.2.4")...)
 	w.zone("child.nsec.test.", twCfg{}, "@ A 192.0.2.5")
 	for _, alg := range []uint8{5, 7, 8, 10, 13, 14, 15} {
 		w.zone(fmt.Sprintf("alg%d.test.", alg), twCfg{signing: twNSEC, alg: alg}, twLeaf...)
@@ -93,8 +93,8 @@ func twVerdict(a *Answer, err error) (string, *Error) {
 	return a.Security.String(), nil
 }
 
-// removeSigs drops the RRSIGs of section covering t (every type when 0).
-func removeSigs(section []dns.RR, t uint16) []dns.RR {
+// twRemoveSigs drops the RRSIGs of section covering t (every type when 0).
+func twRemoveSigs(section []dns.RR, t uint16) []dns.RR {
 	var out []dns.RR
 	for _, rr := range section {
 		if s, ok := rr.(*dns.RRSIG); ok && (t == 0 || s.TypeCovered == t) {
@@ -105,7 +105,7 @@ func removeSigs(section []dns.RR, t uint16) []dns.RR {
 	return out
 }
 
-func firstSig(section []dns.RR) *dns.RRSIG {
+func twFirstSig(section []dns.RR) *dns.RRSIG {
 	for _, rr := range section {
 		if s, ok := rr.(*dns.RRSIG); ok {
 			return s
@@ -122,8 +122,9 @@ func twRandomSig(s *dns.RRSIG) *dns.RRSIG {
 	return c
 }
 
-func runCases(t *testing.T, w *twWorld, cases []twCase) {
+func twRunCases(t *testing.T, w *twWorld, cases []twCase) {
 	t.Helper()
+	shared := w.serve(t, nil) // one server for the untampered cases
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -135,7 +136,11 @@ func runCases(t *testing.T, w *twWorld, cases []twCase) {
 					}
 				}
 			}
-			v := w.validator(w.serve(t, tamper))
+			srv := shared
+			if tamper != nil {
+				srv = w.serve(t, tamper)
+			}
+			v := w.validator(srv)
 			a, err := v.Lookup(context.Background(), tc.qname, tc.qtype)
 			got, e := twVerdict(a, err)
 			if got != tc.want {
@@ -162,8 +167,8 @@ func runCases(t *testing.T, w *twWorld, cases []twCase) {
 
 func TestValidatingVerdicts(t *testing.T) {
 	t.Parallel()
-	w := craftedWorld(t)
-	runCases(t, w, []twCase{
+	w := twCraftedWorld(t)
+	twRunCases(t, w, []twCase{
 		{name: "secure chain", qtype: dns.TypeMX, qname: "example.test", want: "secure"},
 		{name: "secure TLSA", qtype: dns.TypeTLSA, qname: "_25._tcp.mail.example.test", want: "secure"},
 		{name: "algorithm 5", qtype: dns.TypeMX, qname: "alg5.test", want: "secure"},
@@ -245,15 +250,15 @@ func TestValidatingVerdicts(t *testing.T) {
 
 func TestValidatingTampered(t *testing.T) {
 	t.Parallel()
-	w := craftedWorld(t)
-	runCases(t, w, []twCase{
+	w := twCraftedWorld(t)
+	twRunCases(t, w, []twCase{
 		{
 			name: "stripped signatures", qtype: dns.TypeMX, qname: "example.test", want: "bogus", ede: dns.ExtendedErrorCodeRRSIGsMissing,
-			tamper: func(_ *twWorld, _, r *dns.Msg) { r.Answer = removeSigs(r.Answer, 0) },
+			tamper: func(_ *twWorld, _, r *dns.Msg) { r.Answer = twRemoveSigs(r.Answer, 0) },
 		},
 		{
 			name: "stripped denial", qtype: dns.TypeA, qname: "nosuch.nsec.test", want: "bogus", ede: dns.ExtendedErrorCodeNSECMissing,
-			tamper: func(_ *twWorld, _, r *dns.Msg) { r.Ns = removeSigs(r.Ns, 0) },
+			tamper: func(_ *twWorld, _, r *dns.Msg) { r.Ns = twRemoveSigs(r.Ns, 0) },
 		},
 		{
 			name: "signer outside the owner's tree", qtype: dns.TypeA, qname: "mail.example.test", want: "bogus",
@@ -267,7 +272,7 @@ func TestValidatingTampered(t *testing.T) {
 						set = append(set, rr)
 					}
 				}
-				r.Answer = append(removeSigs(r.Answer, 0), w.signWith(set, other.zsk, other.name, other.cfg))
+				r.Answer = append(twRemoveSigs(r.Answer, 0), w.signWith(set, other.zsk, other.name, other.cfg))
 			},
 		},
 		{
@@ -283,7 +288,7 @@ func TestValidatingTampered(t *testing.T) {
 		{
 			name: "one bad and one good RRSIG", qtype: dns.TypeMX, qname: "alg13.test", want: "secure",
 			tamper: func(_ *twWorld, _, r *dns.Msg) {
-				r.Answer = append([]dns.RR{twRandomSig(firstSig(r.Answer))}, r.Answer...)
+				r.Answer = append([]dns.RR{twRandomSig(twFirstSig(r.Answer))}, r.Answer...)
 			},
 		},
 		{
@@ -296,7 +301,7 @@ func TestValidatingTampered(t *testing.T) {
 		},
 		{
 			name: "fake wildcard expansion (Labels lowered)", qtype: dns.TypeA, qname: "mail.nsec.test", want: "bogus",
-			tamper: func(_ *twWorld, _, r *dns.Msg) { firstSig(r.Answer).Labels-- },
+			tamper: func(_ *twWorld, _, r *dns.Msg) { twFirstSig(r.Answer).Labels-- },
 		},
 		{
 			name: "parent-side NSEC denies a name below the delegation", qtype: dns.TypeA, qname: "x.child.nsec.test", want: "bogus",
@@ -335,8 +340,8 @@ func TestValidatingTampered(t *testing.T) {
 // twFlood replaces the RRSIGs of section with n forged ones naming key tag
 // tag (algorithm 8).
 func twFlood(section []dns.RR, n int, tag uint16) []dns.RR {
-	sig := firstSig(section)
-	out := removeSigs(section, 0)
+	sig := twFirstSig(section)
+	out := twRemoveSigs(section, 0)
 	for range n {
 		c := twRandomSig(sig)
 		c.KeyTag, c.Algorithm = tag, dns.RSASHA256
@@ -349,7 +354,7 @@ func twFlood(section []dns.RR, n int, tag uint16) []dns.RR {
 // verifications, whatever its size.
 func TestValidatingKeyTrapBounded(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t)
+	w := twNewWorld(t)
 	w.zone("test.", twCfg{signing: twNSEC})
 	w.zone("trap.test.", twCfg{signing: twNSEC, extraKeys: twCollidingKeys(4, 4242)}, twLeaf...)
 	w.seal()
@@ -413,7 +418,7 @@ func TestValidatingRootAnchors(t *testing.T) {
 // TestValidatingLimits: each work bound ends a lookup as Bogus.
 func TestValidatingLimits(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t)
+	w := twNewWorld(t)
 	w.zone("test.", twCfg{signing: twNSEC3})
 	w.zone("example.test.", twCfg{signing: twNSEC3}, twLeaf...)
 	w.seal()
@@ -468,7 +473,7 @@ func TestValidatingBadInput(t *testing.T) {
 // unreachable.
 func TestValidatingCheck(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t)
+	w := twNewWorld(t)
 	w.seal()
 	good := w.serve(t, nil)
 	noKeys := w.serve(t, func(q, r *dns.Msg) { r.Answer = nil })
@@ -478,7 +483,7 @@ func TestValidatingCheck(t *testing.T) {
 	}
 	dead := pc.LocalAddr().String()
 	pc.Close()
-	v := &Validating{Servers: []string{good.addr, noKeys.addr, dead}, Anchors: w.anchors, Timeout: 300 * time.Millisecond}
+	v := &Validating{Servers: []string{good.addr, noKeys.addr, dead}, Anchors: w.anchors, Timeout: time.Second}
 	err = v.Check(context.Background())
 	kinds := map[string]CheckKind{}
 	var joined interface{ Unwrap() []error }

@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"strconv"
+	"sync"
+	"time"
 
 	"github.com/emersion/go-smtp"
 
@@ -55,8 +58,19 @@ type Outcome struct {
 //
 // go-smtp's client can only start TLS on a fresh connection, so Send asks
 // EHLO on a first connection and runs STARTTLS on a second one.
-func Send(ctx context.Context, dial func(ctx context.Context, network, addr string) (net.Conn, error), h *smtptls.Host, port int, a smtptls.Attempt, msg Message) Outcome {
-	var o Outcome
+//
+// ctx bounds the whole attempt: its deadline applies to every read and
+// write (go-smtp's own per-command timeouts of minutes never extend it),
+// and its end aborts the attempt at once, also in the middle of a TLS
+// handshake; Err then wraps ctx.Err().
+func Send(ctx context.Context, dial func(ctx context.Context, network, addr string) (net.Conn, error), h *smtptls.Host, port int, a smtptls.Attempt, msg Message) (o Outcome) {
+	defer func() {
+		if o.Err != nil && ctx.Err() != nil && !errors.Is(o.Err, ctx.Err()) {
+			// The context ended the attempt (through a deadline on the
+			// connection): say so, keeping the network error.
+			o.Err = fmt.Errorf("smtptlstest: %w: %w", ctx.Err(), o.Err)
+		}
+	}()
 	if err := h.CheckAttempt(a); err != nil {
 		o.Err = err
 		o.Result = h.FailureResult(err)
@@ -76,10 +90,7 @@ func Send(ctx context.Context, dial func(ctx context.Context, network, addr stri
 		if err != nil {
 			return nil, err
 		}
-		if d, ok := ctx.Deadline(); ok {
-			conn.SetDeadline(d)
-		}
-		return smtp.NewClient(conn), nil
+		return smtp.NewClient(bindContext(ctx, conn)), nil
 	}
 	c, err := connect()
 	if err != nil {
@@ -104,14 +115,12 @@ func Send(ctx context.Context, dial func(ctx context.Context, network, addr stri
 	} else {
 		c.Quit()
 		c.Close()
-		raw, err := dial(ctx, "tcp", addr)
+		conn, err := dial(ctx, "tcp", addr)
 		if err != nil {
 			o.Err = err
 			return o
 		}
-		if d, ok := ctx.Deadline(); ok {
-			raw.SetDeadline(d)
-		}
+		raw := bindContext(ctx, conn)
 		c = smtp.NewClient(raw) // closed by the deferred Close on failure
 		tc, err := smtp.NewClientStartTLS(raw, h.TLSConfigFor(nil, a))
 		if err == nil {
@@ -135,4 +144,68 @@ func Send(ctx context.Context, dial func(ctx context.Context, network, addr stri
 	o.Delivered = true
 	c.Quit()
 	return o
+}
+
+// ctxConn bounds a connection's I/O by a context. go-smtp sets its own
+// deadlines around every command (minutes, as RFC 5321 4.5.3.2
+// recommends) and clears them afterwards, which would replace a deadline
+// set once from the context: a peer that stalls after STARTTLS, or in the
+// middle of the TLS handshake, would hold the attempt for minutes. ctxConn
+// clamps every deadline to the context's, and expires them all when the
+// context ends.
+type ctxConn struct {
+	net.Conn
+	ctx  context.Context
+	mu   sync.Mutex // orders deadline changes against the context's end
+	stop func() bool
+}
+
+// bindContext returns conn bound to ctx; closing it releases the binding.
+func bindContext(ctx context.Context, conn net.Conn) net.Conn {
+	c := &ctxConn{Conn: conn, ctx: ctx}
+	c.SetDeadline(time.Time{})
+	c.stop = context.AfterFunc(ctx, func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.Conn.SetDeadline(past)
+	})
+	return c
+}
+
+// past is a deadline that has passed: I/O fails at once.
+var past = time.Unix(1, 0)
+
+func (c *ctxConn) clamp(t time.Time) time.Time {
+	if c.ctx.Err() != nil {
+		return past
+	}
+	if d, ok := c.ctx.Deadline(); ok && (t.IsZero() || d.Before(t)) {
+		return d
+	}
+	return t
+}
+
+func (c *ctxConn) SetDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.Conn.SetDeadline(c.clamp(t))
+}
+
+func (c *ctxConn) SetReadDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.Conn.SetReadDeadline(c.clamp(t))
+}
+
+func (c *ctxConn) SetWriteDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.Conn.SetWriteDeadline(c.clamp(t))
+}
+
+func (c *ctxConn) Close() error {
+	if c.stop != nil {
+		c.stop()
+	}
+	return c.Conn.Close()
 }

@@ -24,6 +24,12 @@
 //   - An address map: the World's names and addresses resolve and dial
 //     (DialContext, HTTPClient) to the real loopback listeners behind them,
 //     and everything else is refused, so no test ever leaves the machine.
+//     DialContextWith and HTTPClientWith resolve names with a resolver
+//     instead, through the DNS front, as an MTA's dialer does.
+//   - Simulated round trip times: SetDelay for the DNS front, SetNetDelay
+//     for TCP connects and the MTA-STS server's TLS handshake and
+//     response, so that benchmarks can count the round trips on a critical
+//     path as wall time divided by the delay.
 //
 // # The DNS front's contract
 //

@@ -175,6 +175,10 @@ func (w *World) httpsAddr() string {
 }
 
 func (w *World) servePolicy(rw http.ResponseWriter, r *http.Request) {
+	// The request's round trip (SetNetDelay), for every answer.
+	if !w.sleep(r.Context(), w.getNetDelay()) {
+		panic(http.ErrAbortHandler)
+	}
 	host := strings.ToLower(r.Host)
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
@@ -262,8 +266,13 @@ func (w *World) servePolicy(rw http.ResponseWriter, r *http.Request) {
 }
 
 // policyCert chooses the certificate by SNI: the Cert kind of the
-// domain's policy, a valid one for a host without policy.
+// domain's policy, a valid one for a host without policy. It runs once
+// per full handshake, before the server's first flight: there it also
+// waits the network delay (SetNetDelay), the handshake's round trip.
 func (w *World) policyCert(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	if !w.sleep(hello.Context(), w.getNetDelay()) {
+		return nil, errors.New("smtptlstest: MTA-STS server: closed")
+	}
 	host := strings.TrimSuffix(strings.ToLower(hello.ServerName), ".")
 	if host == "" {
 		return nil, errors.New("smtptlstest: MTA-STS server: no SNI")

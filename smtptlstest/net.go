@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/smtptls/smtptls/resolver"
 )
 
 // Register maps the World address (addr, port) to target, a real
@@ -38,12 +40,38 @@ func (w *World) Listen(addr netip.Addr, port int, l net.Listener) {
 // signature of net.Dialer.DialContext so that it plugs into
 // http.Transport, SMTP clients and the project's delivery code. A host
 // name is resolved through the World's zone data (A, then AAAA, following
-// CNAMEs; faults do not apply); an IP address is taken as is. The first
-// address registered for the port (AddMX, SetPolicy, Register, Listen) is
-// dialled. An address nothing is registered for gives a real "connection
-// refused" error, and a name without addresses a *net.DNSError with
-// IsNotFound set. Only TCP networks are supported.
+// CNAMEs; faults and the DNS delay do not apply, and no query is counted:
+// use DialContextWith for a dialer whose lookups go over the wire); an IP
+// address is taken as is. The first address registered for the port
+// (AddMX, SetPolicy, Register, Listen) is dialled, after the network delay
+// (SetNetDelay). An address nothing is registered for gives a real
+// "connection refused" error, and a name without addresses a
+// *net.DNSError with IsNotFound set. Only TCP networks are supported.
 func (w *World) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
+	return w.dial(ctx, network, address, nil)
+}
+
+// DialContextWith returns a dial function like DialContext that resolves
+// host names with r instead of reading the zone data: with w.Resolver()
+// (or a resolver.Cache in front of it) each lookup is a real query to the
+// DNS front, which costs its delay (SetDelay), counts in QueryCount and
+// meets its faults, as an MTA's own dialer does. Names are resolved with
+// resolver.LookupAddrs: A and AAAA concurrently, as net.Dialer does. A
+// failed lookup gives a *net.DNSError that unwraps to the resolver's
+// error, and a name without addresses one with IsNotFound set. A nil r
+// means w.Resolver().
+func (w *World) DialContextWith(r resolver.Resolver) func(ctx context.Context, network, address string) (net.Conn, error) {
+	if r == nil {
+		r = w.Resolver()
+	}
+	return func(ctx context.Context, network, address string) (net.Conn, error) {
+		return w.dial(ctx, network, address, r)
+	}
+}
+
+// dial is DialContext; a non-nil r resolves host names instead of the
+// zone data.
+func (w *World) dial(ctx context.Context, network, address string, r resolver.Resolver) (net.Conn, error) {
 	switch network {
 	case "tcp", "tcp4", "tcp6":
 	default:
@@ -65,9 +93,19 @@ func (w *World) DialContext(ctx context.Context, network, address string) (net.C
 		if err != nil {
 			return nil, &net.DNSError{Err: "invalid domain name", Name: host, IsNotFound: true}
 		}
-		w.mu.RLock()
-		addrs = w.addresses(name)
-		w.mu.RUnlock()
+		if r != nil {
+			as, _, err := resolver.LookupAddrs(ctx, r, name)
+			if err != nil {
+				return nil, &net.DNSError{Err: err.Error(), Name: host, IsTemporary: true, UnwrapErr: err}
+			}
+			for _, a := range as {
+				addrs = append(addrs, a.Unmap())
+			}
+		} else {
+			w.mu.RLock()
+			addrs = w.addresses(name)
+			w.mu.RUnlock()
+		}
 		if len(addrs) == 0 {
 			return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
 		}
@@ -75,6 +113,7 @@ func (w *World) DialContext(ctx context.Context, network, address string) (net.C
 	var targets []string
 	var first netip.Addr
 	w.mu.RLock()
+	delay := w.netDelay
 	for _, a := range addrs {
 		if (network == "tcp4" && !a.Is4()) || (network == "tcp6" && !a.Is6()) {
 			continue
@@ -87,6 +126,14 @@ func (w *World) DialContext(ctx context.Context, network, address string) (net.C
 		}
 	}
 	w.mu.RUnlock()
+	// The TCP handshake's round trip (SetNetDelay).
+	if !w.sleep(ctx, delay) {
+		err := ctx.Err()
+		if err == nil {
+			err = net.ErrClosed
+		}
+		return nil, &net.OpError{Op: "dial", Net: network, Err: err}
+	}
 	var d net.Dialer
 	var lastErr error
 	for _, t := range targets {
@@ -110,6 +157,33 @@ func (w *World) DialContext(ctx context.Context, network, address string) (net.C
 		oe.Addr = net.TCPAddrFromAddrPort(netip.AddrPortFrom(first, uint16(port)))
 	}
 	return nil, err
+}
+
+// SetNetDelay sets the simulated round trip time of the World's TCP and
+// HTTPS traffic (SetDelay is the DNS front's). Zero, the default, adds
+// nothing. The model is one delay per round trip of a TLS 1.3 fetch:
+//
+//   - DialContext and DialContextWith wait d before connecting (the TCP
+//     handshake);
+//   - the MTA-STS server waits d before its first handshake flight (the
+//     TLS 1.3 handshake: ClientHello to ServerHello...Finished), whatever
+//     TLS version is negotiated;
+//   - the MTA-STS server waits d before it answers a request (the HTTP
+//     request and response), on top of Policy.Delay.
+//
+// A fresh policy fetch through DialContextWith thus costs the address
+// lookup (one DNS delay) plus three network delays. The SMTP servers'
+// dialogues are not delayed beyond the connect.
+func (w *World) SetNetDelay(d time.Duration) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.netDelay = d
+}
+
+func (w *World) getNetDelay() time.Duration {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	return w.netDelay
 }
 
 // addresses returns the A then AAAA addresses of name in the World's zone
@@ -194,23 +268,46 @@ func (w *World) HTTPClient() *http.Client {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.transport == nil {
-		w.transport = &http.Transport{
-			DialContext: w.DialContext,
-			TLSClientConfig: &tls.Config{
-				RootCAs:    w.ca.Pool(),
-				MinVersion: tls.VersionTLS12,
-			},
-			ForceAttemptHTTP2:      true,
-			TLSHandshakeTimeout:    10 * time.Second,
-			ResponseHeaderTimeout:  10 * time.Second,
-			IdleConnTimeout:        30 * time.Second,
-			MaxResponseHeaderBytes: 64 << 10,
-		}
-		if w.closed {
-			w.transport.DisableKeepAlives = true
-		}
+		w.transport = w.newTransport(w.DialContext)
 	}
 	return &http.Client{Transport: w.transport, Timeout: 30 * time.Second}
+}
+
+// HTTPClientWith is HTTPClient with a Transport of its own that dials
+// through DialContextWith(r): host names, mta-sts.<domain> included, are
+// resolved with r (nil means w.Resolver()), so that a policy fetch pays
+// for its address lookup as it does on the Internet. Its idle connections
+// are closed with the World.
+func (w *World) HTTPClientWith(r resolver.Resolver) *http.Client {
+	dial := w.DialContextWith(r)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	tr := w.newTransport(dial)
+	// Bounded by what tests create; a Transport without idle
+	// connections is small.
+	w.transports = append(w.transports, tr)
+	return &http.Client{Transport: tr, Timeout: 30 * time.Second}
+}
+
+// newTransport returns the World's HTTP transport configuration with
+// dial. Callers hold w.mu.
+func (w *World) newTransport(dial func(ctx context.Context, network, address string) (net.Conn, error)) *http.Transport {
+	tr := &http.Transport{
+		DialContext: dial,
+		TLSClientConfig: &tls.Config{
+			RootCAs:    w.ca.Pool(),
+			MinVersion: tls.VersionTLS12,
+		},
+		ForceAttemptHTTP2:      true,
+		TLSHandshakeTimeout:    10 * time.Second,
+		ResponseHeaderTimeout:  10 * time.Second,
+		IdleConnTimeout:        30 * time.Second,
+		MaxResponseHeaderBytes: 64 << 10,
+	}
+	if w.closed {
+		tr.DisableKeepAlives = true
+	}
+	return tr
 }
 
 // refuser holds a TCP port on 127.0.0.1 that refuses connections, so that

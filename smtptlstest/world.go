@@ -40,6 +40,8 @@ type World struct {
 	certs      map[certKey]*tls.Certificate
 	mxs        []*SMTPServer
 	transport  *http.Transport
+	transports []*http.Transport // of HTTPClientWith clients
+	netDelay   time.Duration
 	closed     bool
 
 	queries atomic.Int64
@@ -169,13 +171,16 @@ func (w *World) Close() {
 		w.mu.Lock()
 		w.closed = true
 		mxs := slices.Clone(w.mxs)
-		tr := w.transport
+		trs := slices.Clone(w.transports)
+		if w.transport != nil {
+			trs = append(trs, w.transport)
+		}
 		w.mu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		w.dnsUDP.ShutdownContext(ctx)
 		w.dnsTCP.ShutdownContext(ctx)
-		if tr != nil {
+		for _, tr := range trs {
 			tr.CloseIdleConnections()
 		}
 		w.httpsOnce.Do(func() {}) // no server may start from now on

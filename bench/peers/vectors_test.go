@@ -2,10 +2,10 @@ package peers
 
 import (
 	"bytes"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
-	"crypto/x509"
 	"fmt"
 	"strconv"
 	"strings"
@@ -83,18 +83,30 @@ func recordCases(t *testing.T) []vcase {
 				says: says, ours: oursRecord(*v.Input), mox: moxRecord(*v.Input)})
 		}
 	}
-	var sc []struct {
-		TXT  *string `json:"txt"`
-		Body *string `json:"body"`
-	}
-	readJSON(t, "snawoot-scenarios.json", &sc)
-	for i, s := range sc {
+	for i, s := range scenarios(t) {
 		if s.TXT != nil {
 			cs = append(cs, vcase{area: areaRecord, id: fmt.Sprintf("snawoot-scenarios.json#%d txt", i+1), input: *s.TXT,
-				says: "scenario", ours: oursRecord(*s.TXT), mox: moxRecord(*s.TXT)})
+				says: "resolver " + s.Expected.Resolver, ours: oursRecord(*s.TXT), mox: moxRecord(*s.TXT)})
 		}
 	}
 	return cs
+}
+
+// scenario is the part of a Snawoot end-to-end scenario used here: its
+// TXT record and policy body, and what Snawoot's resolver concluded for
+// the whole scenario (VALID, NONE, FETCH_ERROR).
+type scenario struct {
+	TXT      *string `json:"txt"`
+	Body     *string `json:"body"`
+	Expected struct {
+		Resolver string `json:"resolver"`
+	} `json:"expected"`
+}
+
+func scenarios(t *testing.T) []scenario {
+	var sc []scenario
+	readJSON(t, "snawoot-scenarios.json", &sc)
+	return sc
 }
 
 func policyCases(t *testing.T) []vcase {
@@ -153,13 +165,9 @@ func policyCases(t *testing.T) []vcase {
 			add(fmt.Sprintf("mox-match-vectors.json#%d policy", i+1), []byte(v.Policy), v.Policy, "valid")
 		}
 	}
-	var sc []struct {
-		Body *string `json:"body"`
-	}
-	readJSON(t, "snawoot-scenarios.json", &sc)
-	for i, s := range sc {
+	for i, s := range scenarios(t) {
 		if s.Body != nil {
-			add(fmt.Sprintf("snawoot-scenarios.json#%d body", i+1), []byte(*s.Body), *s.Body, "scenario")
+			add(fmt.Sprintf("snawoot-scenarios.json#%d body", i+1), []byte(*s.Body), *s.Body, "resolver "+s.Expected.Resolver)
 		}
 	}
 	return cs

@@ -108,7 +108,11 @@ type Server struct {
 	connSem  chan struct{}
 	lookSem  chan struct{}
 	done     chan struct{} // closed by Shutdown
-	wg       sync.WaitGroup
+	// base is the parent of every lookup's context; Shutdown cancels it
+	// when draining times out.
+	base       context.Context
+	cancelBase context.CancelFunc
+	wg         sync.WaitGroup
 
 	mu        sync.Mutex // guards listeners, conns and draining
 	listeners map[net.Listener]struct{}
@@ -133,6 +137,7 @@ func (s *Server) init() {
 		s.connSem = make(chan struct{}, orDefault(s.MaxConns, DefaultMaxConns))
 		s.lookSem = make(chan struct{}, orDefault(s.MaxInflight, DefaultMaxInflight))
 		s.done = make(chan struct{})
+		s.base, s.cancelBase = context.WithCancel(context.Background())
 		s.listeners = make(map[net.Listener]struct{})
 		s.conns = make(map[*serverConn]struct{})
 	})
@@ -227,8 +232,8 @@ func isTemporaryAccept(err error) bool {
 
 // Shutdown stops accepting connections, closes the idle ones, lets those
 // in the middle of a request send their reply and close, and waits for
-// all of them until ctx ends; then it closes what is left and returns
-// ctx.Err().
+// all of them until ctx ends; then it cancels the lookups in progress,
+// closes what is left and returns ctx.Err().
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.init()
 	s.mu.Lock()
@@ -254,6 +259,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 	}
+	s.cancelBase()
 	s.mu.Lock()
 	for c := range s.conns {
 		c.nc.Close()
@@ -325,7 +331,7 @@ func (s *Server) handle(req []byte) Reply {
 	if s.MapNames != nil && !slices.Contains(s.MapNames, string(name)) {
 		return perm("unknown map name " + sanitize(string(name)))
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), orDefault(s.QueryTimeout, DefaultQueryTimeout))
+	ctx, cancel := context.WithTimeout(s.base, orDefault(s.QueryTimeout, DefaultQueryTimeout))
 	defer cancel()
 	select {
 	case s.lookSem <- struct{}{}:
