@@ -13,6 +13,7 @@ import (
 
 	"github.com/smtptls/smtptls"
 	"github.com/smtptls/smtptls/mtasts"
+	"github.com/smtptls/smtptls/resolver"
 	"github.com/smtptls/smtptls/smtptlstest"
 	"github.com/smtptls/smtptls/tlsrpt"
 )
@@ -57,6 +58,18 @@ func (w *world) evaluator() *smtptls.Evaluator {
 	return &smtptls.Evaluator{
 		Resolver: w.Resolver(),
 		STS:      &mtasts.Client{Resolver: w.Resolver(), HTTPClient: w.HTTPClient()},
+		Roots:    w.CA().Pool(),
+	}
+}
+
+// validatingEvaluator validates DNSSEC in-process (the Evaluator's
+// default) over the world's DNS front, which then acts as a plain
+// recursive resolver asked with CD=1.
+func (w *world) validatingEvaluator() *smtptls.Evaluator {
+	r := &resolver.Cache{Resolver: &resolver.Validating{Servers: []string{w.DNSAddr()}, Anchors: w.Anchors()}}
+	return &smtptls.Evaluator{
+		Resolver: r,
+		STS:      &mtasts.Client{Resolver: r, HTTPClient: w.HTTPClient()},
 		Roots:    w.CA().Pool(),
 	}
 }
@@ -121,8 +134,15 @@ func send(ctx context.Context, w *smtptlstest.World, h *smtptls.Host, a smtptls.
 	return res
 }
 
+// TestDecisionTable runs every row with the AD-trusting Stub and with the
+// in-process validator.
 func TestDecisionTable(t *testing.T) {
 	t.Parallel()
+	t.Run("stub", func(t *testing.T) { t.Parallel(); decisionTable(t, false) })
+	t.Run("validating", func(t *testing.T) { t.Parallel(); decisionTable(t, true) })
+}
+
+func decisionTable(t *testing.T, validating bool) {
 	w := newWorld(t)
 	ctx := context.Background()
 
@@ -182,6 +202,12 @@ func TestDecisionTable(t *testing.T) {
 	z.MustAdd(smtptlstest.TLSARecord("_587._tcp.smtp.relay.test.", rc.Leaf, 2, 1, 1))
 
 	ev := w.evaluator()
+	if validating {
+		ev = w.validatingEvaluator()
+		if err := ev.Check(ctx); err != nil {
+			t.Fatalf("Check: %v", err)
+		}
+	}
 	evaluate := func(t *testing.T, domain string) *smtptls.Decision {
 		t.Helper()
 		d, err := ev.Evaluate(ctx, domain)
@@ -334,6 +360,9 @@ func TestDecisionTable(t *testing.T) {
 	t.Run("operator override", func(t *testing.T) {
 		t.Parallel()
 		o := w.evaluator()
+		if validating {
+			o = w.validatingEvaluator()
+		}
 		do, _ := smtptls.ParseOverride("dane-only")
 		ve, _ := smtptls.ParseOverride("secure match=.plain.test")
 		o.Overrides = map[string]smtptls.Override{"both.test": do, "nodata.test": do, "PLAIN.test": ve}

@@ -41,9 +41,12 @@ const DefaultMaxMX = 10
 type Evaluator struct {
 	// Resolver looks up MX, address, TLSA and TXT records. It must report
 	// DNSSEC status faithfully for DANE to work. Nil means a
-	// resolver.Cache over a resolver.Stub with the system's resolv.conf,
-	// which trusts the AD bit only from a loopback (local validating)
-	// resolver; call Check at start-up to learn whether DANE can work.
+	// resolver.Cache over a resolver.Validating that asks the system's
+	// resolvers (resolv.conf) for DNSSEC data and validates it in-process
+	// from the root trust anchors, so no local validating resolver is
+	// needed; call Check at start-up to learn whether the upstream passes
+	// DNSSEC records through. A resolver.Stub in front of a local
+	// validating resolver (unbound) is the alternative.
 	Resolver resolver.Resolver
 
 	// STS is the MTA-STS client. Nil means a client sharing Resolver, with
@@ -97,7 +100,7 @@ func (e *Evaluator) init() {
 	e.once.Do(func() {
 		e.res = e.Resolver
 		if e.res == nil {
-			e.res = &resolver.Cache{Resolver: &resolver.Stub{}}
+			e.res = &resolver.Cache{Resolver: &resolver.Validating{}}
 		}
 		e.log = e.Logger
 		if e.log == nil {
@@ -137,6 +140,9 @@ func policyHTTPClient(roots *x509.CertPool) *http.Client {
 			ForceAttemptHTTP2:     true,
 			MaxIdleConnsPerHost:   1,
 			IdleConnTimeout:       30 * time.Second,
+			// A policy host has no reason to send large headers; the
+			// zero value would allow 10 MB (DESIGN.md invariant 4).
+			MaxResponseHeaderBytes: 64 << 10,
 		},
 		Timeout: 60 * time.Second,
 	}
