@@ -4,8 +4,10 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"net"
 	"net/netip"
 	"strings"
+	"sync"
 
 	"github.com/smtptls/smtptls/dane"
 	"github.com/smtptls/smtptls/resolver"
@@ -44,6 +46,11 @@ type Host struct {
 	ev    *Evaluator
 	port  int
 	match []string // operator Verify names
+
+	// daneOnce builds daneV, the host's DANE verifier, once: every
+	// handshake with the host then reuses its decoded records.
+	daneOnce sync.Once
+	daneV    *tlsverify.DANE
 }
 
 // Attempt carries the per-message options of one delivery attempt. The
@@ -204,19 +211,29 @@ func (h *Host) FailureResult(err error) tlsrpt.ResultType {
 	var re tls.RecordHeaderError
 	var ae tls.AlertError
 	var ce *tls.CertificateVerificationError
-	if errors.As(err, &te) || errors.As(err, &re) || errors.As(err, &ae) || errors.As(err, &ce) {
+	if errors.As(err, &te) || errors.As(err, &re) || errors.As(err, &ae) || errors.As(err, &ce) || remoteAlert(err) {
 		return tlsverify.ClassifyHandshakeError(err)
 	}
 	return ""
 }
 
+// remoteAlert reports whether err is a TLS alert the server sent (a
+// handshake it refused, RFC 8446 6.2): over TCP, crypto/tls reports one
+// as a *net.OpError with Op "remote error" (tls.AlertError wraps alerts
+// only on QUIC connections).
+func remoteAlert(err error) bool {
+	var oe *net.OpError
+	return errors.As(err, &oe) && oe.Op == "remote error"
+}
+
 func (h *Host) daneVerifier() *tlsverify.DANE {
-	mxSecure := h.dec.MXSecure
-	names := dane.ReferenceNames(h.DANE, h.dec.Domain, h.dec.MXCNAME, mxSecure)
-	v := h.DANE.Verifier(names...)
-	v.DigestPreference = h.ev.DigestPreference
-	v.Now = h.ev.Now
-	return v
+	h.daneOnce.Do(func() {
+		names := dane.ReferenceNames(h.DANE, h.dec.Domain, h.dec.MXCNAME, h.dec.MXSecure)
+		h.daneV = h.DANE.Verifier(names...)
+		h.daneV.DigestPreference = h.ev.DigestPreference
+		h.daneV.Now = h.ev.Now
+	})
+	return h.daneV
 }
 
 func (h *Host) pkix() *tlsverify.PKIX {

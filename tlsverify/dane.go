@@ -82,7 +82,7 @@ type DANE struct {
 	DigestPreference []uint8
 
 	once sync.Once
-	prep *prepared
+	prep prepared // derived state, filled in place: no allocation
 }
 
 // Match reports which record authenticated the server.
@@ -108,6 +108,7 @@ type prepared struct {
 	names   []string
 	usable  bool
 	ee      []TLSA  // effective DANE-EE(3) records
+	eeBuf   [2]TLSA // backing for ee in the common case
 	ta      []taRec // effective DANE-TA(2) records
 	dnsCert []int   // indexes into ta of 2 0 0 records (certificates)
 	dnsKey  []int   // indexes into ta of 2 1 0 records (bare keys)
@@ -141,20 +142,16 @@ const (
 
 // state returns the derived state, computing it on first use.
 func (d *DANE) state() *prepared {
-	d.once.Do(func() { d.prep = d.prepare() })
-	return d.prep
+	d.once.Do(func() { d.prepare(&d.prep) })
+	return &d.prep
 }
 
-func (d *DANE) prepare() *prepared {
-	p := new(prepared)
-	for _, n := range d.Names {
-		if len(p.names) == MaxNames {
-			break
-		}
-		if c := canonicalName(n); c != "" {
-			p.names = append(p.names, c)
-		}
-	}
+// prepare fills p. For a verifier of DANE-EE(3) records only, the common
+// case, it costs one allocation (the copy of the records' data): names
+// matter only for DANE-TA(2), and a new verifier is typically built per
+// connection.
+func (d *DANE) prepare(p *prepared) {
+	p.ee = p.eeBuf[:0]
 	recs := d.Records
 	if len(recs) > MaxRecords {
 		recs = recs[:MaxRecords]
@@ -172,30 +169,39 @@ func (d *DANE) prepare() *prepared {
 		return 0
 	}
 	// Digest agility (RFC 7671 9): per (usage, selector), the strongest
-	// supported digest among the usable records.
+	// supported digest among the usable records. Two passes over recs
+	// avoid collecting the usable ones; Status is cheap but for DANE-TA
+	// Full(0) data, which the second pass parses anyway.
 	var best [2][2]int // [usage-2][selector] -> rank
-	usable := make([]TLSA, 0, len(recs))
+	size := 0
+	for _, r := range recs {
+		size += len(r.Data)
+		if r.MatchingType == Full || r.Status() != RecordUsable {
+			continue
+		}
+		if rk := rank(r.MatchingType); rk > best[r.Usage-DANETA][r.Selector] {
+			best[r.Usage-DANETA][r.Selector] = rk
+		}
+	}
+	var buf []byte
 	for _, r := range recs {
 		if r.Status() != RecordUsable {
 			continue
 		}
 		if r.MatchingType != Full {
-			rk := rank(r.MatchingType)
-			if rk == 0 {
+			if rk := rank(r.MatchingType); rk == 0 || rk != best[r.Usage-DANETA][r.Selector] {
 				continue
 			}
-			if b := &best[r.Usage-DANETA][r.Selector]; rk > *b {
-				*b = rk
-			}
-		}
-		usable = append(usable, r)
-	}
-	for _, r := range usable {
-		if r.MatchingType != Full && rank(r.MatchingType) != best[r.Usage-DANETA][r.Selector] {
-			continue
 		}
 		p.usable = true
-		r.Data = bytes.Clone(r.Data) // the caller keeps its slice
+		// The caller keeps its slices: copy the data, all records into
+		// one allocation.
+		if buf == nil {
+			buf = make([]byte, 0, size)
+		}
+		start := len(buf)
+		buf = append(buf, r.Data...)
+		r.Data = buf[start:len(buf):len(buf)]
 		if r.Usage == DANEEE {
 			p.ee = append(p.ee, r)
 			continue
@@ -213,7 +219,17 @@ func (d *DANE) prepare() *prepared {
 		}
 		p.ta = append(p.ta, t)
 	}
-	return p
+	if len(p.ta) == 0 {
+		return // names are only checked after a DANE-TA(2) match
+	}
+	for _, n := range d.Names {
+		if len(p.names) == MaxNames {
+			break
+		}
+		if c := canonicalName(n); c != "" {
+			p.names = append(p.names, c)
+		}
+	}
 }
 
 func keyAlgorithm(pub any) x509.PublicKeyAlgorithm {
