@@ -111,6 +111,8 @@ type domainState struct {
 	failAt time.Time
 	// failErr is the error of the last failed fetch of failID.
 	failErr error
+	// reloadedAt is when reloadStale last read the Cache.
+	reloadedAt time.Time
 }
 
 // Source says where a Result's policy came from.
@@ -309,6 +311,15 @@ func (c *Client) lookup(ctx context.Context, domain string, force bool) (*Result
 	failID, failAt, failErr := st.failID, st.failAt, st.failErr
 	c.mu.Unlock()
 
+	if rec == nil || (!force && failID == rec.ID && now.Before(failAt.Add(FetchBackoff))) {
+		// No fetch will happen: when the decoded copy is missing or
+		// expired, look again in the Cache, which another MTA sharing it
+		// may have refreshed (at most once a minute per domain, so that
+		// domains without MTA-STS do not cost a Cache read per lookup).
+		if cached == nil || !now.Before(cached.expires) {
+			cached = c.reloadStale(ctx, st, d, now)
+		}
+	}
 	if rec == nil {
 		// RFC 8461 5: without a usable record, an unexpired cached policy
 		// still applies; it is never deleted because of DNS alone.
@@ -549,6 +560,23 @@ func (c *Client) state(ctx context.Context, d string) *domainState {
 		delete(c.states, old.Value.(*domainState).domain)
 	}
 	return st
+}
+
+// staleReload is how often a domain whose decoded entry is missing or
+// expired is looked up again in the Cache when no fetch will replace it.
+const staleReload = time.Minute
+
+// reloadStale is reload, rate-limited per domain by staleReload.
+func (c *Client) reloadStale(ctx context.Context, st *domainState, d string, now time.Time) *entry {
+	c.mu.Lock()
+	if !st.reloadedAt.IsZero() && now.Sub(st.reloadedAt) < staleReload && now.After(st.reloadedAt) {
+		e := st.entry
+		c.mu.Unlock()
+		return e
+	}
+	st.reloadedAt = now
+	c.mu.Unlock()
+	return c.reload(ctx, d)
 }
 
 // reload re-reads d from the Cache into the decoded layer and returns the

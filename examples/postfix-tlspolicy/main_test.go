@@ -54,6 +54,23 @@ func TestParseNextHop(t *testing.T) {
 	}
 }
 
+// TestShippedConfig: the example configuration file parses and holds the
+// defaults, as it says.
+func TestShippedConfig(t *testing.T) {
+	t.Parallel()
+	def, err := parseConfig(nil, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shipped, err := parseConfig([]string{"-config", "postfix-tlspolicy.conf"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *def != *shipped {
+		t.Errorf("postfix-tlspolicy.conf differs from the defaults:\n%+v\n%+v", shipped, def)
+	}
+}
+
 func TestConfigFile(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()

@@ -537,15 +537,37 @@ func relayDNS(t *testing.T, upstream string) {
 	relayTCP(t, "127.0.0.1:53", upstream)
 }
 
-// relayTCP accepts connections on addr and splices each to target.
+// relayTCP accepts connections on addr and splices each to target, until
+// the test ends (which closes whatever is still open).
 func relayTCP(t *testing.T, addr, target string) {
 	t.Helper()
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatalf("listen %s: %v", addr, err)
 	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { s := time.Now(); l.Close(); wg.Wait(); if d := time.Since(s); d > time.Second { t.Logf("relay %s closed in %v", addr, d) } })
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		conns = map[net.Conn]bool{}
+	)
+	track := func(c net.Conn, add bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		if add {
+			conns[c] = true
+		} else {
+			delete(conns, c)
+		}
+	}
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		for c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -557,14 +579,19 @@ func relayTCP(t *testing.T, addr, target string) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				defer c.Close()
 				u, err := net.Dial("tcp", target)
 				if err != nil {
+					c.Close()
 					return
 				}
-				defer u.Close()
-				go func() { io.Copy(u, c); u.(*net.TCPConn).CloseWrite() }()
+				track(c, true)
+				track(u, true)
+				defer func() { track(c, false); track(u, false); c.Close(); u.Close() }()
+				done := make(chan struct{})
+				go func() { io.Copy(u, c); u.(*net.TCPConn).CloseWrite(); close(done) }()
 				io.Copy(c, u)
+				c.Close()
+				<-done
 			}()
 		}
 	}()
