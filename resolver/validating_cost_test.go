@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"github.com/miekg/dns"
-
 )
 
 // The cost of validation itself, for comparison with
@@ -58,4 +57,3 @@ func BenchmarkValidatingRRSIGVerify(b *testing.B) {
 		}
 	}
 }
-
