@@ -31,15 +31,14 @@ import (
 
 // target is one configured domain in a world.
 type target struct {
-	domain    string
-	zone      *smtptlstest.Zone // holds the MX RRset and _mta-sts
-	hostZone  *smtptlstest.Zone // holds the MX hosts' A and TLSA records
-	hosts     []string
-	real      []*smtptlstest.SMTPServer
-	attacker  *smtptlstest.SMTPServer
-	sts       bool
-	w         *smtptlstest.World
-	stsClient *mtasts.Client
+	domain   string
+	zone     *smtptlstest.Zone // holds the MX RRset and _mta-sts
+	hostZone *smtptlstest.Zone // holds the MX hosts' A and TLSA records
+	hosts    []string
+	real     []*smtptlstest.SMTPServer
+	attacker *smtptlstest.SMTPServer
+	sts      bool
+	w        *smtptlstest.World
 }
 
 // protection says what a configuration promises under attack.

@@ -46,6 +46,10 @@ const (
 	// KindResolver: the start-up probe found a resolver that cannot
 	// support DANE.
 	KindResolver
+	// KindCanceled: the caller's context ended before the decision was
+	// complete (Err wraps ctx.Err()). Defer: a decision missing a part
+	// (an MTA-STS policy, cached or not) must never be used in its place.
+	KindCanceled
 )
 
 var kindNames = [...]string{
@@ -57,6 +61,7 @@ var kindNames = [...]string{
 	KindVerify:        "verification failed",
 	KindInvalidDomain: "invalid domain",
 	KindResolver:      "resolver unfit for DANE",
+	KindCanceled:      "evaluation canceled",
 }
 
 // String returns a short description.
@@ -114,7 +119,7 @@ func (e *Error) EnhancedCode() string {
 	switch e.Kind {
 	case KindRequireTLS:
 		return "5.7.30"
-	case KindMXLookup, KindHostLookup:
+	case KindMXLookup, KindHostLookup, KindCanceled:
 		return "4.4.3"
 	case KindInvalidDomain:
 		return "5.1.2"

@@ -148,13 +148,6 @@ func policyHTTPClient(roots *x509.CertPool) *http.Client {
 	}
 }
 
-func (e *Evaluator) now() time.Time {
-	if e.Now != nil {
-		return e.Now()
-	}
-	return time.Now()
-}
-
 // Decision is how to deliver to one domain.
 type Decision struct {
 	// Domain is the recipient domain (the MTA-STS policy domain),
@@ -220,7 +213,9 @@ func (d *Decision) STSPolicy() *mtasts.Policy {
 //   - A host whose address or TLSA lookup failed is unusable (RFC 7672
 //     2.1.2).
 //
-// The returned error is a *Error (KindMXLookup, KindInvalidDomain),
+// The returned error is a *Error (KindMXLookup, KindInvalidDomain, or
+// KindCanceled when ctx ended before the MTA-STS lookup completed: a
+// decision without the policy would be weaker than the domain's),
 // ErrNullMX or ErrNoSuchDomain. A Decision with no deliverable host is
 // not an error: the MTA defers.
 func (e *Evaluator) Evaluate(ctx context.Context, domain string) (*Decision, error) {
@@ -262,7 +257,9 @@ func (e *Evaluator) Evaluate(ctx context.Context, domain string) (*Decision, err
 		dec.Hosts = e.sortMX(mxs)
 	}
 	e.evaluateHosts(ctx, dec, 25)
-	stsDone()
+	if err := stsDone(); err != nil {
+		return nil, err
+	}
 	e.combine(dec, ov, hasOv)
 	return dec, nil
 }
@@ -290,7 +287,9 @@ func (e *Evaluator) EvaluateRelay(ctx context.Context, host string, port int) (*
 	}
 	stsDone := e.startSTS(ctx, dec, hasOv, ov)
 	e.evaluateHosts(ctx, dec, port)
-	stsDone()
+	if err := stsDone(); err != nil {
+		return nil, err
+	}
 	e.combine(dec, ov, hasOv)
 	return dec, nil
 }
@@ -309,29 +308,40 @@ func (e *Evaluator) Recheck(ctx context.Context, domain string) (*Decision, erro
 }
 
 // startSTS starts the MTA-STS lookup when it applies and returns a
-// function that waits for it and stores the result in dec.
-func (e *Evaluator) startSTS(ctx context.Context, dec *Decision, hasOv bool, ov Override) func() {
+// function that waits for it and stores the result in dec, or returns a
+// KindCanceled *Error when the lookup could not complete.
+func (e *Evaluator) startSTS(ctx context.Context, dec *Decision, hasOv bool, ov Override) func() error {
 	if e.sts == nil || e.DisableSTS || (hasOv && !ov.Mode.usesSTS()) {
-		return func() {}
+		return func() error { return nil }
 	}
-	done := make(chan *mtasts.Result, 1)
+	type result struct {
+		r   *mtasts.Result
+		err error
+	}
+	done := make(chan result, 1)
 	go func() {
 		r, err := e.sts.Lookup(ctx, dec.Domain)
-		if err != nil {
-			// Only a cancelled context or misuse: no policy is known,
-			// which the host checks below cannot mistake for "none"
-			// because the message is deferred with the context anyway.
-			r = nil
-		}
-		done <- r
+		done <- result{r, err}
 	}()
-	return func() {
-		dec.STS = <-done
-		if dec.STS != nil {
-			for _, w := range dec.STS.Warnings {
-				e.log.Warn("smtptls: MTA-STS policy warning", "domain", dec.Domain, "warning", w.String())
-			}
+	return func() error {
+		res := <-done
+		if me, ok := errors.AsType[*mtasts.Error](res.err); ok && me.Kind == mtasts.KindInvalidDomain {
+			// A name MTA-STS cannot apply to (not a host name, RFC 8461
+			// 3.4): no policy can exist for it.
+			return nil
 		}
+		if res.err != nil {
+			// Otherwise Lookup fails only when ctx ended: the policy, even
+			// a cached one, is unknown. A decision without it would be
+			// opportunistic where enforce applies, so there is none
+			// (invariant 1): the caller defers.
+			return &Error{Kind: KindCanceled, Domain: dec.Domain, Reason: "MTA-STS lookup did not complete", Err: res.err}
+		}
+		dec.STS = res.r
+		for _, w := range dec.STS.Warnings {
+			e.log.Warn("smtptls: MTA-STS policy warning", "domain", dec.Domain, "warning", w.String())
+		}
+		return nil
 	}
 }
 
@@ -360,32 +370,39 @@ func (e *Evaluator) sortMX(mxs []*dns.MX) []*Host {
 	return hosts
 }
 
-// evaluateHosts runs the DANE lookup of every host concurrently.
+// evaluateHosts runs the DANE lookup of every host concurrently. The last
+// host's runs on the calling goroutine: with cached answers (a warm
+// Evaluate) a goroutine per host cost more than the lookups themselves,
+// in starts and stack growth, and with uncached ones the wait is the same.
 func (e *Evaluator) evaluateHosts(ctx context.Context, dec *Decision, port int) {
+	daneOn := !e.DisableDANE && (dec.Override == nil || dec.Override.Mode.usesDANE())
+	lookup := func(h *Host) {
+		if !daneOn {
+			e.lookupAddrsOnly(ctx, h)
+			return
+		}
+		p, err := dane.Lookup(ctx, e.res, h.Name, port)
+		if err != nil {
+			h.Err = hostLookupError(dec.Domain, h.Name, err)
+			return
+		}
+		h.DANE = p
+		h.Addrs = p.Addrs
+		h.AddrSecurity = p.AddrSecurity
+	}
 	var wg sync.WaitGroup
-	for _, h := range dec.Hosts {
+	for i, h := range dec.Hosts {
 		h.dec = dec
 		h.ev = e
 		h.port = port
-		if e.DisableDANE || (dec.Override != nil && !dec.Override.Mode.usesDANE()) {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				e.lookupAddrsOnly(ctx, h)
-			}()
-			continue
+		if i == len(dec.Hosts)-1 {
+			lookup(h)
+			break
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			p, err := dane.Lookup(ctx, e.res, h.Name, port)
-			if err != nil {
-				h.Err = hostLookupError(dec.Domain, h.Name, err)
-				return
-			}
-			h.DANE = p
-			h.Addrs = p.Addrs
-			h.AddrSecurity = p.AddrSecurity
+			lookup(h)
 		}()
 	}
 	wg.Wait()

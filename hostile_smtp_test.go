@@ -37,7 +37,7 @@ type rawSMTP struct {
 	ln         net.Listener
 	greet      bool // false: never send the 220 greeting
 	onSTARTTLS func(s *rawSMTP, c net.Conn, br *bufio.Reader)
-	mails      atomic.Int64 // MAIL commands received: a cleartext delivery attempt
+	mails      atomic.Int64                    // MAIL commands received: a cleartext delivery attempt
 	cert       atomic.Pointer[tls.Certificate] // the MX's real certificate
 
 	wg    sync.WaitGroup
@@ -196,9 +196,24 @@ func TestHostileSMTP(t *testing.T) {
 			check: isTimeout,
 		},
 		{
-			name: "answers STARTTLS twice", greet: true,
+			// The client must not take the second reply, which it read
+			// with the first, for the server's TLS handshake: plaintext
+			// injected before TLS starts is discarded (the STARTTLS
+			// injection of CVE-2011-0411, seen from the client). It then
+			// waits for a handshake that never comes.
+			name: "answers STARTTLS twice at once", greet: true,
 			on: func(s *rawSMTP, c net.Conn, br *bufio.Reader) {
 				io.WriteString(c, ready+ready)
+				s.hold(c)
+			},
+			check: isTimeout,
+		},
+		{
+			name: "answers STARTTLS again after the ClientHello", greet: true,
+			on: func(s *rawSMTP, c net.Conn, br *bufio.Reader) {
+				io.WriteString(c, ready)
+				readClientHello(c, br)
+				io.WriteString(c, ready)
 				s.hold(c)
 			},
 			check:  func(err error) bool { var re tls.RecordHeaderError; return errors.As(err, &re) },
@@ -243,7 +258,10 @@ func TestHostileSMTP(t *testing.T) {
 				tc := tls.Server(&prefixConn{Conn: c, r: br}, &tls.Config{})
 				tc.Handshake()
 			},
-			check:  func(err error) bool { var ae tls.AlertError; return errors.As(err, &ae) },
+			check: func(err error) bool {
+				var oe *net.OpError
+				return errors.As(err, &oe) && oe.Op == "remote error"
+			},
 			result: tlsrpt.ValidationFailure,
 		},
 		{

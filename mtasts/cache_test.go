@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -40,7 +41,7 @@ func TestEntryEncoding(t *testing.T) {
 	e := testEntry(t, "example.com", Enforce, time.Hour, t0)
 	e.failAt, e.failID, e.failType, e.failKind = t0.Add(time.Minute), "id2", tlsrpt.STSWebPKIInvalid, KindCertificate
 	data := e.marshal()
-	if !bytes.HasPrefix(data, []byte("smtptls-mtasts 1\nexpires ")) {
+	if !bytes.HasPrefix(data, []byte("smtptls-mtasts 2 "+strconv.FormatInt(e.expires.Unix(), 10)+" enforce example.com id1 ")) {
 		t.Fatalf("header: %q", data)
 	}
 	got, err := unmarshalEntry(data)
@@ -65,12 +66,16 @@ func TestEntryEncoding(t *testing.T) {
 		}
 	}
 	for _, edit := range []struct{ old, new string }{
-		{"smtptls-mtasts 1", "smtptls-mtasts 2"},
-		{"mode enforce", "mode none"},
-		{"domain example.com", "domain ../etc"},
-		{"id id1", "id a-b"},
-		{"expires 2026", "expires x2026"},
-		{"body ", "body 1"},
+		{"smtptls-mtasts 2", "smtptls-mtasts 3"},
+		{" enforce ", " none "},
+		{" example.com ", " ../etc "},
+		{" id1 ", " a-b "},
+		{" id1 ", "  id1 "},
+		{"smtptls-mtasts 2 17", "smtptls-mtasts 2 x17"},
+		{" 1772", " 1772.1234567890"},
+		{" " + strconv.Itoa(len(e.body)) + "\n", " 1" + strconv.Itoa(len(e.body)) + "\n"},
+		{" sts-webpki-invalid ", " sts webpki "},
+		{"invalid " + strconv.Itoa(int(KindCertificate)) + " ", "invalid 256 "},
 		{"max_age: 3600", "max_age: x"},
 	} {
 		bad := bytes.Replace(data, []byte(edit.old), []byte(edit.new), 1)

@@ -74,7 +74,7 @@ func (d DirCache) Put(ctx context.Context, key string, data []byte) (err error) 
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(string(d), 0o700); err != nil {
+	if err := d.mkdir(); err != nil {
 		return err
 	}
 	// os.CreateTemp creates the file with mode 0600.
@@ -101,7 +101,40 @@ func (d DirCache) Put(ctx context.Context, key string, data []byte) (err error) 
 		return err
 	}
 	// The rename is durable only once the directory is synced.
-	dir, err := os.Open(string(d))
+	return syncDir(string(d))
+}
+
+// mkdir creates the directory (and missing parents) with mode 0700 and
+// makes the new directory entries durable: without a sync of each new
+// directory's parent, a crash could lose the whole cache directory along
+// with the entries whose own writes were synced.
+func (d DirCache) mkdir() error {
+	dir := filepath.Clean(string(d))
+	if fi, err := os.Stat(dir); err == nil && fi.IsDir() {
+		return nil
+	}
+	var created []string
+	for p := dir; ; p = filepath.Dir(p) {
+		if _, err := os.Stat(p); err == nil || filepath.Dir(p) == p {
+			break
+		}
+		created = append(created, p)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	for _, p := range created {
+		if err := syncDir(filepath.Dir(p)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// syncDir fsyncs a directory, making the entries created, renamed or
+// removed in it durable.
+func syncDir(name string) error {
+	dir, err := os.Open(name)
 	if err != nil {
 		return err
 	}

@@ -1,7 +1,6 @@
 package mtasts
 
 import (
-	"container/list"
 	"context"
 	"errors"
 	"log/slog"
@@ -50,14 +49,58 @@ type MemoryCache struct {
 	max int
 
 	mu      sync.Mutex // guards entries, lru and size
-	entries map[string]*list.Element
-	lru     *list.List // of *memEntry; front is most recently used
-	size    int64
+	entries map[string]*memEntry
+	// lru is the sentinel of a circular list of the entries: lru.next is
+	// the most recently used, lru.prev the least. An intrusive list (and
+	// the data kept as a string) costs 48 bytes per entry where a
+	// container/list element and a separate entry cost 96, a fifth of a
+	// typical cached policy.
+	lru  memEntry
+	size int64
 }
 
 type memEntry struct {
-	key  string
-	data []byte
+	key        string
+	data       string
+	prev, next *memEntry
+}
+
+// unlink removes e from the list.
+func (e *memEntry) unlink() {
+	e.prev.next, e.next.prev = e.next, e.prev
+	e.prev, e.next = nil, nil
+}
+
+// pushFront makes e the most recently used entry. Callers hold m.mu.
+func (m *MemoryCache) pushFront(e *memEntry) {
+	if m.lru.next == nil {
+		m.lru.next, m.lru.prev = &m.lru, &m.lru
+	}
+	e.prev, e.next = &m.lru, m.lru.next
+	m.lru.next.prev = e
+	m.lru.next = e
+}
+
+// moveToFront marks e as the most recently used. Callers hold m.mu.
+func (m *MemoryCache) moveToFront(e *memEntry) {
+	e.unlink()
+	m.pushFront(e)
+}
+
+// back returns the least recently used entry, or nil. Callers hold m.mu.
+func (m *MemoryCache) back() *memEntry {
+	if m.lru.prev == nil || m.lru.prev == &m.lru {
+		return nil
+	}
+	return m.lru.prev
+}
+
+// older returns the entry used just before e, or nil. Callers hold m.mu.
+func (m *MemoryCache) older(e *memEntry) *memEntry {
+	if e.prev == &m.lru {
+		return nil
+	}
+	return e.prev
 }
 
 var _ Lister = (*MemoryCache)(nil)
@@ -68,19 +111,19 @@ func NewMemoryCache(max int) *MemoryCache {
 	if max <= 0 {
 		max = DefaultMemoryCacheEntries
 	}
-	return &MemoryCache{max: max, entries: make(map[string]*list.Element), lru: list.New()}
+	return &MemoryCache{max: max, entries: make(map[string]*memEntry)}
 }
 
 // Get implements Cache. It returns a copy of the entry.
 func (m *MemoryCache) Get(ctx context.Context, key string) ([]byte, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	el, ok := m.entries[key]
+	e, ok := m.entries[key]
 	if !ok {
 		return nil, ErrCacheMiss
 	}
-	m.lru.MoveToFront(el)
-	return append([]byte(nil), el.Value.(*memEntry).data...), nil
+	m.moveToFront(e)
+	return []byte(e.data), nil
 }
 
 // Put implements Cache. It stores a copy of data and evicts as described
@@ -89,24 +132,29 @@ func (m *MemoryCache) Put(ctx context.Context, key string, data []byte) error {
 	if len(data) > maxEntrySize {
 		return errors.New("mtasts: cache entry too large")
 	}
-	data = append([]byte(nil), data...)
+	s := string(data)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if el, ok := m.entries[key]; ok {
-		me := el.Value.(*memEntry)
-		m.size += int64(len(data) - len(me.data))
-		me.data = data
-		m.lru.MoveToFront(el)
+	if m.entries == nil {
+		m.entries = make(map[string]*memEntry)
+	}
+	e, ok := m.entries[key]
+	if ok {
+		m.size += int64(len(s) - len(e.data))
+		e.data = s
+		m.moveToFront(e)
 	} else {
-		m.entries[key] = m.lru.PushFront(&memEntry{key: key, data: data})
-		m.size += int64(len(data))
+		e = &memEntry{key: key, data: s}
+		m.entries[key] = e
+		m.pushFront(e)
+		m.size += int64(len(s))
 	}
 	maxBytes := m.MaxBytes
 	if maxBytes <= 0 {
 		maxBytes = DefaultMemoryCacheBytes
 	}
 	for (len(m.entries) > m.max || m.size > maxBytes) && len(m.entries) > 1 {
-		m.evictLocked(m.entries[key])
+		m.evictLocked(e)
 	}
 	return nil
 }
@@ -114,28 +162,28 @@ func (m *MemoryCache) Put(ctx context.Context, key string, data []byte) error {
 // evictLocked removes one entry other than keep. It scans from the least
 // recently used end: O(n) per eviction, paid only on a Put into a full
 // cache, which follows a network fetch.
-func (m *MemoryCache) evictLocked(keep *list.Element) {
+func (m *MemoryCache) evictLocked(keep *memEntry) {
 	now := time.Now
 	if m.Now != nil {
 		now = m.Now
 	}
 	t := now()
-	var victim, undecodable, none *list.Element
-	for el := m.lru.Back(); el != nil; el = el.Prev() {
-		if el == keep {
+	var victim, undecodable, none *memEntry
+	for e := m.back(); e != nil; e = m.older(e) {
+		if e == keep {
 			continue
 		}
-		exp, mode, ok := peekEntry(el.Value.(*memEntry).data)
+		exp, mode, ok := peekEntryString(e.data)
 		switch {
 		case !ok:
 			if undecodable == nil {
-				undecodable = el
+				undecodable = e
 			}
 		case !t.Before(exp):
-			victim = el
+			victim = e
 		case mode == None:
 			if none == nil {
-				none = el
+				none = e
 			}
 		}
 		if victim != nil {
@@ -150,38 +198,37 @@ func (m *MemoryCache) evictLocked(keep *list.Element) {
 	case undecodable != nil:
 		victim = undecodable
 	default:
-		victim = m.lru.Back()
+		victim = m.back()
 		if victim == keep {
-			victim = keep.Prev()
+			victim = m.older(keep)
 		}
 		live = true
 	}
 	if victim == nil {
 		return
 	}
-	me := victim.Value.(*memEntry)
 	if live {
 		logger := m.Logger
 		if logger == nil {
 			logger = slog.Default()
 		}
-		exp, mode, _ := peekEntry(me.data)
+		exp, mode, _ := peekEntryString(victim.data)
 		logger.Warn("mtasts: memory cache full, evicting a live policy; enlarge the cache",
-			slog.String("domain", me.key), slog.String("mode", string(mode)),
+			slog.String("domain", victim.key), slog.String("mode", string(mode)),
 			slog.Time("expires", exp), slog.Int("entries", len(m.entries)))
 	}
-	m.lru.Remove(victim)
-	delete(m.entries, me.key)
-	m.size -= int64(len(me.data))
+	victim.unlink()
+	delete(m.entries, victim.key)
+	m.size -= int64(len(victim.data))
 }
 
 // Delete implements Cache.
 func (m *MemoryCache) Delete(ctx context.Context, key string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if el, ok := m.entries[key]; ok {
-		m.size -= int64(len(el.Value.(*memEntry).data))
-		m.lru.Remove(el)
+	if e, ok := m.entries[key]; ok {
+		m.size -= int64(len(e.data))
+		e.unlink()
 		delete(m.entries, key)
 	}
 	return nil

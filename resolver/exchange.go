@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/miekg/dns"
@@ -14,6 +15,15 @@ import (
 // flag day 2020 value, which avoids IP fragmentation on common paths.
 const ednsSize = 1232
 
+// udpBuf is a buffer UDP replies are read into: 64 KiB, since a server
+// may send more than ednsSize and a datagram longer than the buffer would
+// be cut. Allocating (and zeroing) one per query was the largest cost of a
+// Stub lookup after the syscalls, so a Stub keeps them in a sync.Pool. A
+// buffer goes back to the pool only after its reply is unpacked, and
+// miekg/dns copies everything it unpacks: no Msg refers to a pooled
+// buffer.
+type udpBuf = [dns.MaxMsgSize]byte
+
 // exchange sends m to server and returns the response, or an *Error.
 //
 // Over UDP it reads until a reply with the query's ID and question arrives
@@ -21,18 +31,19 @@ const ednsSize = 1232
 // reply to an earlier query must not end the exchange (RFC 5452 9.1). A
 // truncated reply is retried over TCP. Over TCP a reply that does not match
 // is malformed, since the stream is ours.
-func exchange(ctx context.Context, server string, m *dns.Msg, timeout time.Duration) (*dns.Msg, error) {
-	r, err := exchangeNet(ctx, "udp", server, m, timeout)
+// bufs, if not nil, is a pool of *udpBuf.
+func exchange(ctx context.Context, server string, m *dns.Msg, timeout time.Duration, bufs *sync.Pool) (*dns.Msg, error) {
+	r, err := exchangeNet(ctx, "udp", server, m, timeout, bufs)
 	if err != nil {
 		return nil, err
 	}
 	if r.Truncated {
-		return exchangeNet(ctx, "tcp", server, m, timeout)
+		return exchangeNet(ctx, "tcp", server, m, timeout, nil)
 	}
 	return r, nil
 }
 
-func exchangeNet(ctx context.Context, network, server string, m *dns.Msg, timeout time.Duration) (*dns.Msg, error) {
+func exchangeNet(ctx context.Context, network, server string, m *dns.Msg, timeout time.Duration, bufs *sync.Pool) (*dns.Msg, error) {
 	q := m.Question[0]
 	fail := func(k Kind, reason string, err error) (*dns.Msg, error) {
 		if cerr := ctxErr(ctx); cerr != nil {
@@ -63,7 +74,20 @@ func exchangeNet(ctx context.Context, network, server string, m *dns.Msg, timeou
 		return fail(netKind(ctx, err), "write", err)
 	}
 	var lastBad error
-	buf := make([]byte, dns.MaxMsgSize)
+	var buf []byte
+	if network == "udp" {
+		var b *udpBuf
+		if bufs != nil {
+			b, _ = bufs.Get().(*udpBuf)
+		}
+		if b == nil {
+			b = new(udpBuf)
+		}
+		if bufs != nil {
+			defer bufs.Put(b)
+		}
+		buf = b[:]
+	}
 	for {
 		var p []byte
 		var err error

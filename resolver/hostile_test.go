@@ -166,9 +166,6 @@ func (s *rawServer) serveTCP() {
 	}
 }
 
-// hold blocks until the server stops: a peer that never answers.
-func (s *rawServer) hold() { <-s.done }
-
 // sleep waits d or until the server stops.
 func (s *rawServer) sleep(d time.Duration) bool {
 	select {

@@ -56,6 +56,7 @@ type Stub struct {
 	confErr error
 	adTrust bool
 	next    atomic.Uint32 // index of the server to try first
+	bufs    sync.Pool     // of *udpBuf, see exchange
 }
 
 func (s *Stub) init() {
@@ -232,7 +233,7 @@ func (s *Stub) query(ctx context.Context, name string, qtype uint16) (*dns.Msg, 
 		}
 		idx := (first + i) % n
 		m.Id = dns.Id()
-		r, err := exchange(ctx, s.servers[idx], m, timeout)
+		r, err := exchange(ctx, s.servers[idx], m, timeout, &s.bufs)
 		if err == nil {
 			switch r.Rcode {
 			case dns.RcodeSuccess, dns.RcodeNameError:

@@ -161,9 +161,8 @@ func (w *World) computeZoneStatus(z *Zone, memo map[*Zone]verdict) verdict {
 		if wrong || !z.signed() {
 			continue
 		}
-		k := z.ksk.dnskey
-		if ds.KeyTag == z.ksk.tag && ds.Algorithm == k.Algorithm {
-			if want := k.ToDS(ds.DigestType); want != nil && strings.EqualFold(want.Digest, ds.Digest) {
+		if ds.KeyTag == z.ksk.tag && ds.Algorithm == z.ksk.dnskey.Algorithm {
+			if want := z.ksk.digest(ds.DigestType); want != "" && strings.EqualFold(want, ds.Digest) {
 				match = true
 			}
 		}

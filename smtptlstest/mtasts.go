@@ -4,12 +4,14 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -81,7 +83,7 @@ type Policy struct {
 
 type policyEntry struct {
 	p       Policy
-	fetches int
+	fetches atomic.Int64
 }
 
 type certKey struct {
@@ -142,7 +144,7 @@ func (w *World) PolicyFetches(domain string) int {
 	w.mu.RLock()
 	defer w.mu.RUnlock()
 	if e := w.policies[d]; e != nil {
-		return e.fetches
+		return int(e.fetches.Load())
 	}
 	return 0
 }
@@ -186,13 +188,13 @@ func (w *World) servePolicy(rw http.ResponseWriter, r *http.Request) {
 	host = strings.TrimSuffix(host, ".")
 	domain, ok := strings.CutPrefix(host, "mta-sts.")
 	var p Policy
-	w.mu.Lock()
+	w.mu.RLock()
 	e := w.policies[domain]
 	if ok && e != nil {
-		e.fetches++
+		e.fetches.Add(1)
 		p = e.p
 	}
-	w.mu.Unlock()
+	w.mu.RUnlock()
 	if !ok || e == nil || r.URL.Path != PolicyPath {
 		http.NotFound(rw, r)
 		return
@@ -244,7 +246,7 @@ func (w *World) servePolicy(rw http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	if _, err := rw.Write([]byte(p.Body)); err != nil {
+	if _, err := io.WriteString(rw, p.Body); err != nil || p.BodySize <= 0 {
 		return
 	}
 	pad := make([]byte, 32<<10)
@@ -278,20 +280,21 @@ func (w *World) policyCert(hello *tls.ClientHelloInfo) (*tls.Certificate, error)
 		return nil, errors.New("smtptlstest: MTA-STS server: no SNI")
 	}
 	domain, _ := strings.CutPrefix(host, "mta-sts.")
-	w.mu.Lock()
-	defer w.mu.Unlock()
 	kind := CertValid
+	w.mu.RLock()
 	if e := w.policies[domain]; e != nil {
 		kind = e.p.Cert
 	}
 	k := certKey{host, kind}
-	if c := w.certs[k]; c != nil {
+	c := w.certs[k]
+	w.mu.RUnlock()
+	if c != nil {
 		return c, nil
 	}
-	var (
-		c   *tls.Certificate
-		err error
-	)
+	// Issue without holding w.mu: key generation and signing would stall
+	// every DNS answer and every other handshake of the World. Two
+	// handshakes may race to issue; the first certificate stored wins.
+	var err error
 	switch kind {
 	case CertWrongName:
 		c, err = w.ca.Issue(CertOptions{}, "wrong-name."+domain)
@@ -305,6 +308,11 @@ func (w *World) policyCert(hello *tls.ClientHelloInfo) (*tls.Certificate, error)
 	}
 	if err != nil {
 		return nil, err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if have := w.certs[k]; have != nil {
+		return have, nil
 	}
 	w.certs[k] = c
 	return c, nil

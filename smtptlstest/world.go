@@ -118,6 +118,9 @@ func newWorld() (*World, error) {
 	return w, nil
 }
 
+// udpReadBuffer is the receive buffer size the DNS front asks for.
+const udpReadBuffer = 4 << 20
+
 func (w *World) startDNS() error {
 	var (
 		pc  net.PacketConn
@@ -140,6 +143,14 @@ func (w *World) startDNS() error {
 	}
 	if pc == nil {
 		return fmt.Errorf("no UDP/TCP port pair on 127.0.0.1: %w", err)
+	}
+	// Queries that arrive faster than the front reads them wait in the
+	// socket's buffer; the default (about 200 datagrams) overflows, and
+	// queries are lost, when a load test keeps thousands in flight. A
+	// recursive resolver sizes its buffer for its load too. The kernel
+	// caps the size (net.core.rmem_max); failing to grow it is harmless.
+	if uc, ok := pc.(*net.UDPConn); ok {
+		_ = uc.SetReadBuffer(udpReadBuffer)
 	}
 	h := dns.HandlerFunc(w.serveDNS)
 	started := make(chan struct{}, 2)

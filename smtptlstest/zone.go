@@ -140,6 +140,29 @@ type zoneKey struct {
 	dnskey *dns.DNSKEY
 	priv   crypto.Signer
 	tag    uint16
+
+	digestMu sync.Mutex       // guards digests
+	digests  map[uint8]string // DS digest by digest type, see digest
+}
+
+// digest returns the DS digest of the key for digest type t ("" when t is
+// not supported), computed once: the front's validator model compares it
+// with the parent's DS for every answer from the zone.
+func (k *zoneKey) digest(t uint8) string {
+	k.digestMu.Lock()
+	defer k.digestMu.Unlock()
+	if d, ok := k.digests[t]; ok {
+		return d
+	}
+	var d string
+	if ds := k.dnskey.ToDS(t); ds != nil {
+		d = ds.Digest
+	}
+	if k.digests == nil {
+		k.digests = make(map[uint8]string)
+	}
+	k.digests[t] = d
+	return d
 }
 
 func newZoneKey(zone string, flags uint16, alg uint8, bits int) (*zoneKey, error) {

@@ -1,0 +1,7 @@
+//go:build race
+
+package smtptls_test
+
+// raceEnabled is true when the tests run under the race detector, which
+// makes the load test scale itself down.
+const raceEnabled = true
