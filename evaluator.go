@@ -213,6 +213,10 @@ func (d *Decision) STSPolicy() *mtasts.Policy {
 //   - A host whose address or TLSA lookup failed is unusable (RFC 7672
 //     2.1.2).
 //
+// When Resolver is a resolver.Cache that holds every MX and DANE answer
+// needed, no lookup can wait for the network: Evaluate then makes them one
+// after another on the calling goroutine, MTA-STS last.
+//
 // The returned error is a *Error (KindMXLookup, KindInvalidDomain, or
 // KindCanceled when ctx ended before the MTA-STS lookup completed: a
 // decision without the policy would be weaker than the domain's),
@@ -224,6 +228,25 @@ func (e *Evaluator) Evaluate(ctx context.Context, domain string) (*Decision, err
 	if err != nil {
 		return nil, &Error{Kind: KindInvalidDomain, Domain: domain, Err: err}
 	}
+	if p, ok := e.res.(peeker); ok {
+		// Warm path: when every answer the MX and DANE lookups need is
+		// cached, the decision is made on the calling goroutine, MTA-STS
+		// last. The goroutines that overlap lookups on the cold path
+		// cost more (starts, stack growth) than cached lookups do. Any
+		// missing answer falls through to the cold path, which starts
+		// over; what was read so far was only read from memory.
+		if dec, err := e.evaluate(ctx, d, cachedOnly{p}); !errors.Is(err, errNotCached) {
+			return dec, err
+		}
+	}
+	return e.evaluate(ctx, d, e.res)
+}
+
+// evaluate is Evaluate for a normalised domain with the MX and DANE
+// lookups through r. With a cachedOnly r it runs every lookup on the
+// calling goroutine and returns errNotCached at the first missing answer.
+func (e *Evaluator) evaluate(ctx context.Context, d string, r resolver.Resolver) (*Decision, error) {
+	_, warm := r.(cachedOnly)
 	dec := &Decision{Domain: d}
 	ov, hasOv := e.over[d]
 	if hasOv {
@@ -231,10 +254,17 @@ func (e *Evaluator) Evaluate(ctx context.Context, domain string) (*Decision, err
 	}
 
 	// MTA-STS starts with the MX lookup: its TXT query does not depend on
-	// it (RFC 8461 5 does not order them).
-	stsDone := e.startSTS(ctx, dec, hasOv, ov)
+	// it (RFC 8461 5 does not order them). On the warm path it runs last,
+	// when nothing else can wait for the network.
+	stsDone := func() error { return nil }
+	if !warm {
+		stsDone = e.startSTS(ctx, dec, hasOv, ov, false)
+	}
 
-	mxs, ans, err := resolver.LookupMX(ctx, e.res, d)
+	mxs, ans, err := resolver.LookupMX(ctx, r, d)
+	if errors.Is(err, errNotCached) {
+		return nil, err
+	}
 	if err != nil {
 		stsDone()
 		return nil, &Error{Kind: KindMXLookup, Domain: d, Err: err}
@@ -256,12 +286,47 @@ func (e *Evaluator) Evaluate(ctx context.Context, domain string) (*Decision, err
 	default:
 		dec.Hosts = e.sortMX(mxs)
 	}
-	e.evaluateHosts(ctx, dec, 25)
+	e.evaluateHosts(ctx, dec, 25, r, warm)
+	if warm {
+		for _, h := range dec.Hosts {
+			if errors.Is(h.Err, errNotCached) {
+				return nil, errNotCached
+			}
+		}
+		stsDone = e.startSTS(ctx, dec, hasOv, ov, true)
+	}
 	if err := stsDone(); err != nil {
 		return nil, err
 	}
 	e.combine(dec, ov, hasOv)
 	return dec, nil
+}
+
+// peeker is a resolver that can answer from its cache alone
+// (resolver.Cache).
+type peeker interface {
+	Peek(name string, qtype uint16) (*resolver.Answer, error, bool)
+}
+
+// errNotCached is a cachedOnly miss; it never leaves Evaluate.
+var errNotCached = errors.New("smtptls: answer not cached")
+
+// cachedOnly is a Resolver that answers from a cache's unexpired entries
+// (cached failures included) and never asks upstream: a miss is
+// errNotCached. It is a peeker too, so that resolver.LookupAddrs takes its
+// no-goroutine path.
+type cachedOnly struct{ p peeker }
+
+func (c cachedOnly) Lookup(_ context.Context, name string, qtype uint16) (*resolver.Answer, error) {
+	a, err, ok := c.p.Peek(name, qtype)
+	if !ok {
+		return nil, errNotCached
+	}
+	return a, err
+}
+
+func (c cachedOnly) Peek(name string, qtype uint16) (*resolver.Answer, error, bool) {
+	return c.p.Peek(name, qtype)
 }
 
 // EvaluateRelay decides how to deliver to a relay or smart host given by
@@ -285,8 +350,8 @@ func (e *Evaluator) EvaluateRelay(ctx context.Context, host string, port int) (*
 	if hasOv {
 		dec.Override = &ov
 	}
-	stsDone := e.startSTS(ctx, dec, hasOv, ov)
-	e.evaluateHosts(ctx, dec, port)
+	stsDone := e.startSTS(ctx, dec, hasOv, ov, false)
+	e.evaluateHosts(ctx, dec, port, e.res, false)
 	if err := stsDone(); err != nil {
 		return nil, err
 	}
@@ -307,10 +372,11 @@ func (e *Evaluator) Recheck(ctx context.Context, domain string) (*Decision, erro
 	return e.Evaluate(ctx, domain)
 }
 
-// startSTS starts the MTA-STS lookup when it applies and returns a
+// startSTS starts the MTA-STS lookup when it applies (inline: when the
+// returned function is called, on the caller's goroutine) and returns a
 // function that waits for it and stores the result in dec, or returns a
 // KindCanceled *Error when the lookup could not complete.
-func (e *Evaluator) startSTS(ctx context.Context, dec *Decision, hasOv bool, ov Override) func() error {
+func (e *Evaluator) startSTS(ctx context.Context, dec *Decision, hasOv bool, ov Override, inline bool) func() error {
 	if e.sts == nil || e.DisableSTS || (hasOv && !ov.Mode.usesSTS()) {
 		return func() error { return nil }
 	}
@@ -318,13 +384,18 @@ func (e *Evaluator) startSTS(ctx context.Context, dec *Decision, hasOv bool, ov 
 		r   *mtasts.Result
 		err error
 	}
-	done := make(chan result, 1)
-	go func() {
+	lookup := func() result {
 		r, err := e.sts.Lookup(ctx, dec.Domain)
-		done <- result{r, err}
-	}()
+		return result{r, err}
+	}
+	wait := lookup
+	if !inline {
+		done := make(chan result, 1)
+		go func() { done <- lookup() }()
+		wait = func() result { return <-done }
+	}
 	return func() error {
-		res := <-done
+		res := wait()
 		if me, ok := errors.AsType[*mtasts.Error](res.err); ok && me.Kind == mtasts.KindInvalidDomain {
 			// A name MTA-STS cannot apply to (not a host name, RFC 8461
 			// 3.4): no policy can exist for it.
@@ -370,18 +441,19 @@ func (e *Evaluator) sortMX(mxs []*dns.MX) []*Host {
 	return hosts
 }
 
-// evaluateHosts runs the DANE lookup of every host concurrently. The last
-// host's runs on the calling goroutine: with cached answers (a warm
-// Evaluate) a goroutine per host cost more than the lookups themselves,
-// in starts and stack growth, and with uncached ones the wait is the same.
-func (e *Evaluator) evaluateHosts(ctx context.Context, dec *Decision, port int) {
+// evaluateHosts runs the DANE lookup of every host through r
+// concurrently. The last host's runs on the calling goroutine, and with
+// inline (r answers from memory) every host's: a goroutine per host costs
+// more than cached lookups do, in starts and stack growth, and with
+// uncached ones the wait is the same.
+func (e *Evaluator) evaluateHosts(ctx context.Context, dec *Decision, port int, r resolver.Resolver, inline bool) {
 	daneOn := !e.DisableDANE && (dec.Override == nil || dec.Override.Mode.usesDANE())
 	lookup := func(h *Host) {
 		if !daneOn {
-			e.lookupAddrsOnly(ctx, h)
+			e.lookupAddrsOnly(ctx, r, h)
 			return
 		}
-		p, err := dane.Lookup(ctx, e.res, h.Name, port)
+		p, err := dane.Lookup(ctx, r, h.Name, port)
 		if err != nil {
 			h.Err = hostLookupError(dec.Domain, h.Name, err)
 			return
@@ -395,9 +467,9 @@ func (e *Evaluator) evaluateHosts(ctx context.Context, dec *Decision, port int) 
 		h.dec = dec
 		h.ev = e
 		h.port = port
-		if i == len(dec.Hosts)-1 {
+		if inline || i == len(dec.Hosts)-1 {
 			lookup(h)
-			break
+			continue
 		}
 		wg.Add(1)
 		go func() {
@@ -409,13 +481,13 @@ func (e *Evaluator) evaluateHosts(ctx context.Context, dec *Decision, port int) 
 }
 
 // lookupAddrsOnly resolves a host's addresses when DANE is off.
-func (e *Evaluator) lookupAddrsOnly(ctx context.Context, h *Host) {
+func (e *Evaluator) lookupAddrsOnly(ctx context.Context, r resolver.Resolver, h *Host) {
 	if dnsname.IsAddress(h.Name) {
-		p, _ := dane.Lookup(ctx, e.res, h.Name, h.port) // literal: no lookup
+		p, _ := dane.Lookup(ctx, r, h.Name, h.port) // literal: no lookup
 		h.Addrs = p.Addrs
 		return
 	}
-	addrs, ans, err := resolver.LookupAddrs(ctx, e.res, h.Name)
+	addrs, ans, err := resolver.LookupAddrs(ctx, r, h.Name)
 	switch {
 	case err != nil:
 		h.Err = &Error{Kind: KindHostLookup, Domain: h.dec.Domain, Host: h.Name, Err: err}

@@ -26,8 +26,9 @@ const DefaultMemoryCacheBytes = 64 << 20
 //
 // Sizing: a sender needs one entry per destination domain it delivers to
 // within max_age (typically days to a year). An entry holds the policy body
-// (at most 64 KiB, usually a few hundred bytes) plus about 250 bytes of
-// header. Set the entry bound above the number of distinct domains
+// (at most 64 KiB, usually about a hundred bytes) plus about 140 bytes of
+// header and 100 of bookkeeping: a typical policy costs under 400 bytes.
+// Set the entry bound above the number of distinct domains
 // delivered to per year plus a margin; the byte bound (MaxBytes) stops
 // large hostile policies from using much memory. A live-policy eviction in
 // the log means the cache is too small or under attack. For policies to

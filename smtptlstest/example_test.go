@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/emersion/go-smtp"
 	"github.com/miekg/dns"
@@ -176,4 +177,33 @@ func ExampleTLSARecord() {
 	fmt.Println(line[:len("_25._tcp.mx IN TLSA 3 1 1")], len(line)-len("_25._tcp.mx IN TLSA 3 1 1 "))
 	// Output:
 	// _25._tcp.mx IN TLSA 3 1 1 64
+}
+
+// With simulated round trip times, a policy fetch through a dialer that
+// resolves with the DNS front costs what it costs on the Internet: the
+// policy host's address lookup, then TCP, TLS 1.3 and the HTTP request,
+// one round trip each.
+func ExampleWorld_SetNetDelay() {
+	w := smtptlstest.NewWorld()
+	defer w.Close()
+	w.AddZone("example.com", smtptlstest.ZoneConfig{Signing: smtptlstest.NSEC})
+	w.SetPolicy("example.com", smtptlstest.Policy{
+		Body: "version: STSv1\nmode: enforce\nmx: mx.example.com\nmax_age: 86400\n",
+	})
+	const rtt = 20 * time.Millisecond
+	w.SetDelay(rtt)
+	w.SetNetDelay(rtt)
+
+	start := time.Now()
+	resp, err := w.HTTPClientWith(nil).Get("https://mta-sts.example.com/.well-known/mta-sts.txt")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	resp.Body.Close()
+	fmt.Println(resp.StatusCode, "after at least 4 round trips:", time.Since(start) >= 4*rtt)
+	fmt.Println("address queries:", w.QueryCountFor("mta-sts.example.com", 0))
+	// Output:
+	// 200 after at least 4 round trips: true
+	// address queries: 2
 }
