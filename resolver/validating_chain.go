@@ -361,20 +361,36 @@ func (l *valLookup) walk(name string) (*valZone, error) {
 	if z != nil && z.status == valInsecure {
 		return z, nil
 	}
+	top := "."
+	if z != nil {
+		top = z.name
+	}
+	var names []string
+	for n := name; n != top; n = valParent(n) {
+		if n == "." {
+			return nil, &Error{Kind: KindIndeterminate, Reason: fmt.Sprintf("%s is not below %s", name, top)}
+		}
+		names = append(names, n)
+	}
+	const ahead = 3
+	// The first DS queries go out together with the root DNSKEY query:
+	// for unsigned data each of them is needed, and asking them only after
+	// the keys above are known costs a round trip per zone.
+	for j := len(names) - 1; j >= 0 && j >= len(names)-1-ahead; j-- {
+		l.start(names[j], dns.TypeDS)
+	}
+	if len(names) > 1 {
+		// The zone just below top signs the DS answers (or denials) of
+		// the names under it: its keys are needed next, whether the data
+		// is signed or not.
+		l.start(names[len(names)-1], dns.TypeDNSKEY)
+	}
 	if z == nil {
 		var err error
 		if z, err = l.keys(".", keysOpt{}); err != nil {
 			return nil, err
 		}
 	}
-	var names []string
-	for n := name; n != z.name; n = valParent(n) {
-		if n == "." {
-			return nil, &Error{Kind: KindIndeterminate, Reason: fmt.Sprintf("%s is not below %s", name, z.name)}
-		}
-		names = append(names, n)
-	}
-	const ahead = 3
 	for i := len(names) - 1; i >= 0; i-- {
 		for j := i; j >= 0 && j >= i-ahead; j-- {
 			l.start(names[j], dns.TypeDS)
