@@ -74,6 +74,7 @@ func (k Kind) String() string {
 
 // Error describes why a decision, a host or a session failed.
 type Error struct {
+	// Kind says what went wrong.
 	Kind Kind
 	// Domain is the recipient (policy) domain; Host the MX host, if any.
 	Domain, Host string

@@ -60,6 +60,7 @@ func (m OverrideMode) usesDANE() bool { return m == OverrideDANE || m == Overrid
 
 // Override is an operator's policy for one domain.
 type Override struct {
+	// Mode is the TLS level the operator chose.
 	Mode OverrideMode
 	// Match lists the names a certificate must match for OverrideVerify
 	// and OverrideSecure. A name starting with "." matches any subdomain

@@ -145,6 +145,7 @@ func (k Kind) String() string {
 
 // Error is a failed Lookup. The host must not be used for delivery.
 type Error struct {
+	// Kind says which lookup failed.
 	Kind Kind
 	// Host is the host as given.
 	Host string

@@ -35,6 +35,7 @@ const (
 // policy applies: the policy is applied exactly as RFC 8461 says. Checkers
 // show warnings; Client logs them when it fetches a policy.
 type Warning struct {
+	// Kind classifies the warning.
 	Kind WarningKind
 	// Subject is the pattern, domain, key or value concerned.
 	Subject string

@@ -19,8 +19,11 @@ import (
 
 // Message is one message for Send.
 type Message struct {
+	// From is the envelope sender (MAIL FROM).
 	From string
-	To   []string
+	// To lists the envelope recipients (RCPT TO).
+	To []string
+	// Data is the message, headers and body, with CRLF line endings.
 	Data []byte
 }
 

@@ -78,8 +78,10 @@ const (
 // Scenario describes a mail domain of the World in one line, for example
 // Scenario{DANE: DANEEndEntity, STS: STSEnforce}.
 type Scenario struct {
+	// DANE selects the TLSA records published for the MX hosts.
 	DANE DANEMode
-	STS  STSMode
+	// STS selects the MTA-STS record and policy published.
+	STS STSMode
 	// Unsigned leaves the domain's zone unsigned. DANE records in an
 	// unsigned zone are insecure and so ignored by senders.
 	Unsigned bool

@@ -95,9 +95,11 @@ type Aggregator struct {
 // Stats are an Aggregator's counters, for monitoring.
 type Stats struct {
 	// Days, Policies and Bytes describe what is held now.
-	Days     int
+	Days int
+	// Policies is the number of (day, policy) counters held.
 	Policies int
-	Bytes    int64
+	// Bytes estimates the memory the counters hold.
+	Bytes int64
 	// Dropped counts sessions that were not counted at all: invalid
 	// policy, too old a day, or a policy entry refused by MaxPolicies or
 	// MaxMemory.

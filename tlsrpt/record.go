@@ -24,7 +24,9 @@ type Record struct {
 
 // Extension is a key-value field that this package does not interpret.
 type Extension struct {
-	Key   string
+	// Key is the extension name.
+	Key string
+	// Value is the extension value, as written.
 	Value string
 }
 

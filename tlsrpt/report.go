@@ -39,14 +39,18 @@ type Report struct {
 // DateRange is the "date-range" of a report. Both times are rendered in
 // RFC 3339 form in UTC with a "Z" and whole seconds.
 type DateRange struct {
+	// Start is the first instant of the reporting period (start-datetime).
 	Start time.Time `json:"start-datetime"`
-	End   time.Time `json:"end-datetime"`
+	// End is the last instant of the reporting period (end-datetime).
+	End time.Time `json:"end-datetime"`
 }
 
 // PolicyResult is one element of "policies": a policy and the sessions
 // counted under it.
 type PolicyResult struct {
-	Policy  Policy  `json:"policy"`
+	// Policy describes the policy the sessions were counted against.
+	Policy Policy `json:"policy"`
+	// Summary counts the sessions.
 	Summary Summary `json:"summary"`
 	// FailureDetails is omitted when empty, as major reporters do.
 	FailureDetails []FailureDetails `json:"failure-details,omitempty"`
@@ -54,8 +58,10 @@ type PolicyResult struct {
 
 // Summary holds the session totals of a policy (RFC 8460 4.2, 4.4).
 type Summary struct {
+	// TotalSuccessfulSessionCount counts sessions that met the policy.
 	TotalSuccessfulSessionCount int64 `json:"total-successful-session-count"`
-	TotalFailureSessionCount    int64 `json:"total-failure-session-count"`
+	// TotalFailureSessionCount counts sessions that failed it.
+	TotalFailureSessionCount int64 `json:"total-failure-session-count"`
 }
 
 // FailureDetails is one row of "failure-details" (RFC 8460 4.4): the
@@ -65,14 +71,19 @@ type Summary struct {
 // failure before any connection (sts-policy-fetch-error) has no receiving
 // host at all.
 type FailureDetails struct {
-	ResultType          ResultType `json:"result-type"`
-	SendingMTAIP        string     `json:"sending-mta-ip,omitempty"`
-	ReceivingMXHostname string     `json:"receiving-mx-hostname,omitempty"`
+	// ResultType is the failure (RFC 8460 4.3).
+	ResultType ResultType `json:"result-type"`
+	// SendingMTAIP is the address the sender used (optional).
+	SendingMTAIP string `json:"sending-mta-ip,omitempty"`
+	// ReceivingMXHostname is the MX host name the sender tried.
+	ReceivingMXHostname string `json:"receiving-mx-hostname,omitempty"`
 	// ReceivingMXHelo is the name the receiving MX announced in its
 	// banner or EHLO response (optional).
-	ReceivingMXHelo    string `json:"receiving-mx-helo,omitempty"`
-	ReceivingIP        string `json:"receiving-ip,omitempty"`
-	FailedSessionCount int64  `json:"failed-session-count"`
+	ReceivingMXHelo string `json:"receiving-mx-helo,omitempty"`
+	// ReceivingIP is the address of the MX host tried.
+	ReceivingIP string `json:"receiving-ip,omitempty"`
+	// FailedSessionCount counts the sessions that failed this way.
+	FailedSessionCount int64 `json:"failed-session-count"`
 	// AdditionalInformation is a URI pointing to more information
 	// (optional).
 	AdditionalInformation string `json:"additional-information,omitempty"`

@@ -42,10 +42,14 @@ const (
 // TLSA is one TLSA record's RDATA (RFC 6698 2.1). Data holds the
 // certificate association data as bytes, never as hex.
 type TLSA struct {
-	Usage        uint8
-	Selector     uint8
+	// Usage is the certificate usage (PKIXTA, PKIXEE, DANETA, DANEEE).
+	Usage uint8
+	// Selector says what is matched: the whole certificate (Cert) or its key (SPKI).
+	Selector uint8
+	// MatchingType says how: Full, SHA256 or SHA512.
 	MatchingType uint8
-	Data         []byte
+	// Data is the certificate association data, as bytes.
+	Data []byte
 }
 
 // String returns the record's presentation form, for example

@@ -110,6 +110,7 @@ func (k Kind) String() string {
 // mtasts.ErrCacheMiss of Get is returned as is, never wrapped in an
 // Error.
 type Error struct {
+	// Kind says what went wrong.
 	Kind Kind
 	// Op is the operation: "get", "put", "delete", "keys", "claim".
 	Op string

@@ -16,13 +16,18 @@ import (
 // Case is a domain built from a scenario and what must happen to mail
 // sent to it.
 type Case struct {
-	Domain   string
+	// Domain is the mail domain.
+	Domain string
+	// Scenario builds the domain in the world.
 	Scenario smtptlstest.Scenario
-	NullMX   bool
-	Want     string // delivered, deferred or bounced
-	Verdict  string // expected verdict of the delivering session, or ""
-	Result   tlsrpt.ResultType
-	Why      string
+	// NullMX publishes a null MX (RFC 7505) instead of a scenario.
+	NullMX  bool
+	Want    string // delivered, deferred or bounced
+	Verdict string // expected verdict of the delivering session, or ""
+	// Result is the TLS-RPT result type the attempt must record, or "".
+	Result tlsrpt.ResultType
+	// Why cites the rule the case demonstrates.
+	Why string
 }
 
 // Cases are the demo world's domains.
