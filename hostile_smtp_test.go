@@ -10,7 +10,6 @@ import (
 	"net/netip"
 	"os"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/smtptls/smtptls"
 	"github.com/smtptls/smtptls/internal/leakcheck"
+	"github.com/smtptls/smtptls/internal/rawserver"
 	"github.com/smtptls/smtptls/mtasts"
 	"github.com/smtptls/smtptls/smtptlstest"
 	"github.com/smtptls/smtptls/tlsrpt"
@@ -40,47 +40,15 @@ type rawSMTP struct {
 	mails      atomic.Int64                    // MAIL commands received: a cleartext delivery attempt
 	cert       atomic.Pointer[tls.Certificate] // the MX's real certificate
 
-	wg    sync.WaitGroup
-	mu    sync.Mutex // guards conns
-	conns map[net.Conn]bool
-	done  chan struct{}
+	srv *rawserver.Server
 }
 
 func newRawSMTP(t *testing.T, greet bool, onSTARTTLS func(s *rawSMTP, c net.Conn, br *bufio.Reader)) *rawSMTP {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &rawSMTP{ln: ln, greet: greet, onSTARTTLS: onSTARTTLS, conns: map[net.Conn]bool{}, done: make(chan struct{})}
-	s.wg.Add(1)
-	go s.serve()
-	t.Cleanup(s.close)
+	s := &rawSMTP{greet: greet, onSTARTTLS: onSTARTTLS}
+	s.srv = rawserver.Start(t, s.session)
+	s.ln = s.srv.Listener()
 	return s
-}
-
-func (s *rawSMTP) serve() {
-	defer s.wg.Done()
-	for {
-		c, err := s.ln.Accept()
-		if err != nil {
-			return
-		}
-		s.mu.Lock()
-		s.conns[c] = true
-		s.mu.Unlock()
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			defer func() {
-				c.Close()
-				s.mu.Lock()
-				delete(s.conns, c)
-				s.mu.Unlock()
-			}()
-			s.session(c)
-		}()
-	}
 }
 
 func (s *rawSMTP) session(c net.Conn) {
@@ -118,16 +86,7 @@ func (s *rawSMTP) session(c net.Conn) {
 // that has stopped answering.
 func (s *rawSMTP) hold(c net.Conn) { io.Copy(io.Discard, c) }
 
-func (s *rawSMTP) close() {
-	close(s.done)
-	s.ln.Close()
-	s.mu.Lock()
-	for c := range s.conns {
-		c.Close()
-	}
-	s.mu.Unlock()
-	s.wg.Wait()
-}
+func (s *rawSMTP) close() { s.srv.Close() }
 
 // readClientHello reads the first bytes of the client's TLS handshake.
 func readClientHello(c net.Conn, br *bufio.Reader) {

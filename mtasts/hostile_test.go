@@ -24,6 +24,7 @@ import (
 	"golang.org/x/net/http2/hpack"
 
 	"github.com/smtptls/smtptls/internal/leakcheck"
+	"github.com/smtptls/smtptls/internal/rawserver"
 	"github.com/smtptls/smtptls/resolver"
 	"github.com/smtptls/smtptls/tlsrpt"
 )
@@ -52,72 +53,33 @@ type hostileServer struct {
 	ln        net.Listener
 	tlsConfig *tls.Config
 	handle    func(s *hostileServer, c net.Conn)
-	accepted  atomic.Int64
 	written   atomic.Int64 // body bytes written by endless handlers
 
-	wg    sync.WaitGroup
-	mu    sync.Mutex // guards conns
-	conns map[net.Conn]bool
-	done  chan struct{}
+	srv *rawserver.Server
 }
 
 func newHostileServer(t testing.TB, tlsConfig *tls.Config, handle func(s *hostileServer, c net.Conn)) *hostileServer {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &hostileServer{ln: ln, tlsConfig: tlsConfig, handle: handle, conns: map[net.Conn]bool{}, done: make(chan struct{})}
-	s.wg.Add(1)
-	go s.serve()
-	t.Cleanup(s.close)
+	s := &hostileServer{tlsConfig: tlsConfig, handle: handle}
+	s.srv = rawserver.Start(t, s.serve)
+	s.ln = s.srv.Listener()
 	return s
 }
 
-func (s *hostileServer) serve() {
-	defer s.wg.Done()
-	for {
-		c, err := s.ln.Accept()
-		if err != nil {
+func (s *hostileServer) serve(c net.Conn) {
+	if s.tlsConfig != nil {
+		tc := tls.Server(c, s.tlsConfig)
+		tc.SetDeadline(time.Now().Add(10 * time.Second))
+		if err := tc.Handshake(); err != nil {
 			return
 		}
-		s.accepted.Add(1)
-		s.mu.Lock()
-		s.conns[c] = true
-		s.mu.Unlock()
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			defer func() {
-				c.Close()
-				s.mu.Lock()
-				delete(s.conns, c)
-				s.mu.Unlock()
-			}()
-			if s.tlsConfig != nil {
-				tc := tls.Server(c, s.tlsConfig)
-				tc.SetDeadline(time.Now().Add(10 * time.Second))
-				if err := tc.Handshake(); err != nil {
-					return
-				}
-				tc.SetDeadline(time.Time{})
-				c = tc
-			}
-			s.handle(s, c)
-		}()
+		tc.SetDeadline(time.Time{})
+		c = tc
 	}
+	s.handle(s, c)
 }
 
-func (s *hostileServer) close() {
-	close(s.done)
-	s.ln.Close()
-	s.mu.Lock()
-	for c := range s.conns {
-		c.Close()
-	}
-	s.mu.Unlock()
-	s.wg.Wait()
-}
+func (s *hostileServer) close() { s.srv.Close() }
 
 // sleep waits d, or less when the server stops; it reports whether the
 // server is still running.
@@ -125,14 +87,14 @@ func (s *hostileServer) sleep(d time.Duration) bool {
 	select {
 	case <-time.After(d):
 		return true
-	case <-s.done:
+	case <-s.srv.Done():
 		return false
 	}
 }
 
 func (s *hostileServer) stopped() bool {
 	select {
-	case <-s.done:
+	case <-s.srv.Done():
 		return true
 	default:
 		return false
@@ -368,8 +330,8 @@ func TestHostileRedirects(t *testing.T) {
 				if e.Kind == KindRedirect && e.StatusCode != status {
 					t.Errorf("StatusCode %d", e.StatusCode)
 				}
-				if n := requests.Load(); n != 1 || s.accepted.Load() != 1 {
-					t.Errorf("%d requests on %d connections: the redirect was followed", n, s.accepted.Load())
+				if n := requests.Load(); n != 1 || s.srv.Accepted() != 1 {
+					t.Errorf("%d requests on %d connections: the redirect was followed", n, s.srv.Accepted())
 				}
 			})
 		}
@@ -789,7 +751,7 @@ func TestHostileClientLookup(t *testing.T) {
 			t.Errorf("lookup %d fetched again within the back-off", i)
 		}
 	}
-	if n := s.accepted.Load(); n != 1 {
+	if n := s.srv.Accepted(); n != 1 {
 		t.Errorf("%d connections to the policy host, want 1", n)
 	}
 }
