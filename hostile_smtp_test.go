@@ -86,7 +86,6 @@ func (s *rawSMTP) session(c net.Conn) {
 // that has stopped answering.
 func (s *rawSMTP) hold(c net.Conn) { io.Copy(io.Discard, c) }
 
-
 // readClientHello reads the first bytes of the client's TLS handshake.
 func readClientHello(c net.Conn, br *bufio.Reader) {
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))

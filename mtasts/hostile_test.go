@@ -79,7 +79,6 @@ func (s *hostileServer) serve(c net.Conn) {
 	s.handle(s, c)
 }
 
-
 // sleep waits d, or less when the server stops; it reports whether the
 // server is still running.
 func (s *hostileServer) sleep(d time.Duration) bool {
