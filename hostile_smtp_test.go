@@ -46,8 +46,9 @@ type rawSMTP struct {
 func newRawSMTP(t *testing.T, greet bool, onSTARTTLS func(s *rawSMTP, c net.Conn, br *bufio.Reader)) *rawSMTP {
 	t.Helper()
 	s := &rawSMTP{greet: greet, onSTARTTLS: onSTARTTLS}
-	s.srv = rawserver.Start(t, s.session)
+	s.srv = rawserver.New(t)
 	s.ln = s.srv.Listener()
+	s.srv.Serve(s.session)
 	return s
 }
 

@@ -61,8 +61,9 @@ type hostileServer struct {
 func newHostileServer(t testing.TB, tlsConfig *tls.Config, handle func(s *hostileServer, c net.Conn)) *hostileServer {
 	t.Helper()
 	s := &hostileServer{tlsConfig: tlsConfig, handle: handle}
-	s.srv = rawserver.Start(t, s.serve)
+	s.srv = rawserver.New(t)
 	s.ln = s.srv.Listener()
+	s.srv.Serve(s.serve)
 	return s
 }
 

@@ -24,24 +24,26 @@ type Server struct {
 	conns map[net.Conn]bool
 }
 
-// Start listens and serves each connection with handle until Close,
-// which tb.Cleanup calls. handle need not close the connection.
-func Start(tb testing.TB, handle func(c net.Conn)) *Server {
+// New listens on 127.0.0.1 without serving yet, so that a caller can
+// store the Server (for its handler to use) before Serve starts the
+// accept loop; tb.Cleanup calls Close.
+func New(tb testing.TB) *Server {
 	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return Serve(tb, ln, handle)
-}
-
-// Serve is Start on a listener the caller made.
-func Serve(tb testing.TB, ln net.Listener, handle func(c net.Conn)) *Server {
-	s := &Server{ln: ln, handle: handle, done: make(chan struct{}), conns: map[net.Conn]bool{}}
-	s.wg.Add(1)
-	go s.serve()
+	s := &Server{ln: ln, done: make(chan struct{}), conns: map[net.Conn]bool{}}
 	tb.Cleanup(s.Close)
 	return s
+}
+
+// Serve starts serving each connection with handle, which need not close
+// it. Call it once.
+func (s *Server) Serve(handle func(c net.Conn)) {
+	s.handle = handle
+	s.wg.Add(1)
+	go s.serve()
 }
 
 // Listener returns the server's listener.
