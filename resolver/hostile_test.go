@@ -16,6 +16,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/smtptls/smtptls/internal/leakcheck"
+	"github.com/smtptls/smtptls/internal/rawserver"
 )
 
 // Hostile DNS peers: servers on real loopback sockets that send what no
@@ -37,10 +38,9 @@ type rawServer struct {
 	queries atomic.Int64
 	tcpQ    atomic.Int64
 
-	wg    sync.WaitGroup
-	mu    sync.Mutex // guards conns
-	conns map[net.Conn]bool
-	done  chan struct{}
+	wg     sync.WaitGroup // the UDP goroutines
+	tcpSrv *rawserver.Server
+	done   chan struct{}
 }
 
 // newRawServer starts a server; tcp may be nil (TCP then answers what
@@ -73,7 +73,7 @@ func newIdleRawServer(t testing.TB) *rawServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &rawServer{addr: pc.LocalAddr().String(), pc: pc, ln: ln, conns: map[net.Conn]bool{}, done: make(chan struct{})}
+	s := &rawServer{addr: pc.LocalAddr().String(), pc: pc, ln: ln, tcpSrv: rawserver.NewOn(t, ln), done: make(chan struct{})}
 	t.Cleanup(s.close)
 	return s
 }
@@ -85,20 +85,15 @@ func (s *rawServer) start(udp func(send func([]byte), q *dns.Msg), tcp func(c ne
 			udp(func(b []byte) { writeFramed(c, b) }, q)
 		}
 	}
-	s.wg.Add(2)
+	s.wg.Add(1)
 	go s.serveUDP()
-	go s.serveTCP()
+	s.tcpSrv.Serve(s.serveTCP)
 }
 
 func (s *rawServer) close() {
 	close(s.done)
 	s.pc.Close()
-	s.ln.Close()
-	s.mu.Lock()
-	for c := range s.conns {
-		c.Close()
-	}
-	s.mu.Unlock()
+	s.tcpSrv.Close()
 	s.wg.Wait()
 }
 
@@ -126,43 +121,23 @@ func (s *rawServer) serveUDP() {
 	}
 }
 
-func (s *rawServer) serveTCP() {
-	defer s.wg.Done()
-	for {
-		c, err := s.ln.Accept()
-		if err != nil {
-			return
-		}
-		s.mu.Lock()
-		s.conns[c] = true
-		s.mu.Unlock()
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			defer func() {
-				c.Close()
-				s.mu.Lock()
-				delete(s.conns, c)
-				s.mu.Unlock()
-			}()
-			var l [2]byte
-			if _, err := io.ReadFull(c, l[:]); err != nil {
-				return
-			}
-			b := make([]byte, binary.BigEndian.Uint16(l[:]))
-			if _, err := io.ReadFull(c, b); err != nil {
-				return
-			}
-			q := new(dns.Msg)
-			if q.Unpack(b) != nil || len(q.Question) != 1 {
-				return
-			}
-			s.queries.Add(1)
-			s.tcpQ.Add(1)
-			if s.tcp != nil {
-				s.tcp(c, q)
-			}
-		}()
+func (s *rawServer) serveTCP(c net.Conn) {
+	var l [2]byte
+	if _, err := io.ReadFull(c, l[:]); err != nil {
+		return
+	}
+	b := make([]byte, binary.BigEndian.Uint16(l[:]))
+	if _, err := io.ReadFull(c, b); err != nil {
+		return
+	}
+	q := new(dns.Msg)
+	if q.Unpack(b) != nil || len(q.Question) != 1 {
+		return
+	}
+	s.queries.Add(1)
+	s.tcpQ.Add(1)
+	if s.tcp != nil {
+		s.tcp(c, q)
 	}
 }
 

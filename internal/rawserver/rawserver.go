@@ -33,6 +33,12 @@ func New(tb testing.TB) *Server {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	return NewOn(tb, ln)
+}
+
+// NewOn is New on a listener the caller made (for example on the port of
+// a UDP socket, for DNS).
+func NewOn(tb testing.TB, ln net.Listener) *Server {
 	s := &Server{ln: ln, done: make(chan struct{}), conns: map[net.Conn]bool{}}
 	tb.Cleanup(s.Close)
 	return s
