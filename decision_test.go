@@ -380,7 +380,7 @@ func decisionTable(t *testing.T, validating bool) {
 		}
 		d, _ = o.Evaluate(ctx, "plain.test")
 		h := only(t, d)
-		if h.Level != smtptls.Verify {
+		if h.Level != smtptls.PKIX {
 			t.Fatalf("secure: level %v", h.Level)
 		}
 		if r := send(ctx, w.World, h, smtptls.Attempt{}); r.err != nil || r.verdict != smtptls.Verified {

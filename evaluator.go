@@ -305,7 +305,7 @@ func (e *Evaluator) evaluate(ctx context.Context, d string, r resolver.Resolver)
 // peeker is a resolver that can answer from its cache alone
 // (resolver.Cache).
 type peeker interface {
-	Peek(name string, qtype uint16) (*resolver.Answer, error, bool)
+	Peek(name string, qtype uint16) (*resolver.Answer, bool, error)
 }
 
 // errNotCached is a cachedOnly miss; it never leaves Evaluate.
@@ -318,14 +318,14 @@ var errNotCached = errors.New("smtptls: answer not cached")
 type cachedOnly struct{ p peeker }
 
 func (c cachedOnly) Lookup(_ context.Context, name string, qtype uint16) (*resolver.Answer, error) {
-	a, err, ok := c.p.Peek(name, qtype)
+	a, ok, err := c.p.Peek(name, qtype)
 	if !ok {
 		return nil, errNotCached
 	}
 	return a, err
 }
 
-func (c cachedOnly) Peek(name string, qtype uint16) (*resolver.Answer, error, bool) {
+func (c cachedOnly) Peek(name string, qtype uint16) (*resolver.Answer, bool, error) {
 	return c.p.Peek(name, qtype)
 }
 

@@ -178,7 +178,7 @@ func (h *Host) Verify(cs tls.ConnectionState) (Verdict, error) {
 		}
 	case STSEnforce, STSTesting:
 		v, ok = h.pkix(), Verified
-	case Verify:
+	case PKIX:
 		v, ok = &nameVerifier{pkix: h.pkix(), names: h.match}, Verified
 	default:
 		return Encrypted, nil

@@ -27,10 +27,10 @@ const (
 	// STSTesting: MTA-STS testing: try TLS and check the certificate, but
 	// deliver whatever happens; report failures with TLS-RPT.
 	STSTesting
-	// Verify: operator override "verify" or "secure": TLS with a
+	// PKIX: operator override "verify" or "secure": TLS with a
 	// WebPKI-valid certificate matching the configured names is
 	// mandatory.
-	Verify
+	PKIX
 	// NoTLS: operator override "none": do not use STARTTLS at all.
 	NoTLS
 )
@@ -41,7 +41,7 @@ var levelNames = [...]string{
 	DANE:          "dane",
 	STSEnforce:    "sts-enforce",
 	STSTesting:    "sts-testing",
-	Verify:        "verify",
+	PKIX:          "verify",
 	NoTLS:         "none",
 }
 
@@ -56,7 +56,7 @@ func (l Level) String() string {
 // Authenticates reports whether the level makes certificate
 // authentication mandatory: a handshake that fails it is aborted.
 func (l Level) Authenticates() bool {
-	return l == DANE || l == STSEnforce || l == Verify
+	return l == DANE || l == STSEnforce || l == PKIX
 }
 
 // RequiresTLS reports whether the level forbids cleartext delivery.

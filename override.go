@@ -116,7 +116,7 @@ func (e *Evaluator) applyOverride(dec *Decision, h *Host, ov Override, _ *mtasts
 		}
 		h.Level = DANE
 	case OverrideVerify, OverrideSecure:
-		h.Level = Verify
+		h.Level = PKIX
 		h.match = overrideNamesFor(ov, dec.Domain, h.Name)
 	}
 }

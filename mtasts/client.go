@@ -199,7 +199,7 @@ type Result struct {
 	// FetchError is the *Error of a fetch that failed during this lookup,
 	// or of the last failed fetch while the back-off holds (then
 	// BackoffUntil is set). A cached policy may still apply: RFC 8461 5
-	// says failures never evict it. Its ResultType is what TLS-RPT
+	// says failures never evict it. Its Result is what TLS-RPT
 	// reports.
 	FetchError error
 	// BackoffUntil is non-zero when a fetch was skipped because one failed
@@ -436,7 +436,7 @@ func (c *Client) fetchAndStore(ctx context.Context, d string, req fetchRequest) 
 			// Persist the back-off with the entry so that it survives a
 			// restart; the cached policy itself stays as it was.
 			ne := *cached
-			ne.failAt, ne.failID, ne.failType, ne.failKind = now, req.id, e.ResultType, e.Kind
+			ne.failAt, ne.failID, ne.failType, ne.failKind = now, req.id, e.Result, e.Kind
 			c.putIf(ctx, &ne, cached)
 		}
 		return &flightResult{err: err}
@@ -550,7 +550,7 @@ func (c *Client) state(ctx context.Context, d string) *domainState {
 	st := &domainState{domain: d, entry: e}
 	if e != nil && !e.failAt.IsZero() {
 		st.failID, st.failAt = e.failID, e.failAt
-		st.failErr = &Error{Kind: e.failKind, Domain: d, ResultType: e.failType,
+		st.failErr = &Error{Kind: e.failKind, Domain: d, Result: e.failType,
 			Reason: "remembered from " + e.failAt.UTC().Format(time.RFC3339)}
 	}
 	c.states[d] = c.lru.PushFront(st)

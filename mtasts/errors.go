@@ -90,12 +90,12 @@ type Error struct {
 	Kind Kind
 	// Domain is the policy domain (lowercase A-labels), when known.
 	Domain string
-	// ResultType is the TLS-RPT result type (RFC 8460 4.3.2.1) a sender
+	// Result is the TLS-RPT result type (RFC 8460 4.3.2.1) a sender
 	// reports for this failure: tlsrpt.STSPolicyFetchError,
 	// tlsrpt.STSPolicyInvalid or tlsrpt.STSWebPKIInvalid. It is empty for
 	// failures that are not reportable (a missing or broken TXT record means
 	// "no policy", a misuse is the caller's).
-	ResultType tlsrpt.ResultType
+	Result tlsrpt.ResultType
 	// StatusCode is the HTTP status for KindHTTPStatus and KindRedirect.
 	StatusCode int
 	// Line is the 1-based line of the policy body at fault for

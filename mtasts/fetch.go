@@ -40,7 +40,7 @@ const DefaultFetchTimeout = 60 * time.Second
 //
 // A nil c means a private client with the system's roots, never
 // http.DefaultClient. domain may be in any case, with a trailing dot or
-// U-labels. Errors are *Error: ResultType is tlsrpt.STSWebPKIInvalid for
+// U-labels. Errors are *Error: Result is tlsrpt.STSWebPKIInvalid for
 // certificate failures, tlsrpt.STSPolicyInvalid for a body that is not a
 // valid policy, and tlsrpt.STSPolicyFetchError for everything else but
 // KindInvalidDomain and KindCanceled.
@@ -92,7 +92,7 @@ func fetch(ctx context.Context, c *http.Client, domain string, opts fetchOptions
 		if kind == KindNetwork && (ctx.Err() != nil || isNetTimeout(err)) {
 			kind = KindTimeout
 		}
-		return &Error{Kind: kind, Domain: domain, ResultType: rt, Reason: reason, Err: err}
+		return &Error{Kind: kind, Domain: domain, Result: rt, Reason: reason, Err: err}
 	}
 	fail := func(kind Kind, rt tlsrpt.ResultType, reason string, err error) (*Policy, []byte, error) {
 		return nil, nil, mkErr(kind, rt, reason, err)

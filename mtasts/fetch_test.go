@@ -22,8 +22,8 @@ func wantFetchError(t *testing.T, p *Policy, err error, kind Kind, rt tlsrpt.Res
 	if !errors.As(err, &e) {
 		t.Fatalf("Fetch = %+v, %v; want *Error %v", p, err, kind)
 	}
-	if e.Kind != kind || e.ResultType != rt {
-		t.Fatalf("Fetch error %v (kind %v, result type %q); want kind %v, %q", err, e.Kind, e.ResultType, kind, rt)
+	if e.Kind != kind || e.Result != rt {
+		t.Fatalf("Fetch error %v (kind %v, result type %q); want kind %v, %q", err, e.Kind, e.Result, kind, rt)
 	}
 	if p != nil {
 		t.Fatalf("Fetch returned a policy with an error")

@@ -180,8 +180,8 @@ func fetchOutcome(t *testing.T, c *http.Client, rt tlsrpt.ResultType, kinds ...K
 	if !ok {
 		t.Fatalf("kind %v (%v), want one of %v", e.Kind, err, kinds)
 	}
-	if e.ResultType != rt {
-		t.Errorf("result type %q, want %q (%v)", e.ResultType, rt, err)
+	if e.Result != rt {
+		t.Errorf("result type %q, want %q (%v)", e.Result, rt, err)
 	}
 	return e
 }

@@ -47,7 +47,7 @@ func want(t *testing.T, res *mtasts.Result, src mtasts.Source, mode mtasts.Mode,
 func wantFetchError(t *testing.T, res *mtasts.Result, rt tlsrpt.ResultType) {
 	t.Helper()
 	var e *mtasts.Error
-	if !errors.As(res.FetchError, &e) || e.ResultType != rt {
+	if !errors.As(res.FetchError, &e) || e.Result != rt {
 		t.Fatalf("FetchError %v; want result type %q", res.FetchError, rt)
 	}
 }

@@ -215,7 +215,7 @@ func poolOf(certs ...tls.Certificate) *x509.CertPool {
 func resultTypeOf(err error) tlsrpt.ResultType {
 	var e *Error
 	if errors.As(err, &e) {
-		return e.ResultType
+		return e.Result
 	}
 	return ""
 }

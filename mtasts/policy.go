@@ -57,14 +57,14 @@ type Policy struct {
 // most 31557600, mx values are A-labels ("[*.]Domain" per RFC 5321), and
 // mx is required unless the mode is none. Errors are *Error with
 // KindPolicySyntax (or KindBodyTooLarge above MaxPolicySize) and
-// ResultType tlsrpt.STSPolicyInvalid.
+// Result tlsrpt.STSPolicyInvalid.
 func ParsePolicy(body []byte) (*Policy, error) {
 	if len(body) > MaxPolicySize {
-		return nil, &Error{Kind: KindBodyTooLarge, ResultType: tlsrpt.STSPolicyInvalid,
+		return nil, &Error{Kind: KindBodyTooLarge, Result: tlsrpt.STSPolicyInvalid,
 			Reason: strconv.Itoa(len(body)) + " bytes, limit " + strconv.Itoa(MaxPolicySize)}
 	}
 	fail := func(line int, reason string) (*Policy, error) {
-		return nil, &Error{Kind: KindPolicySyntax, ResultType: tlsrpt.STSPolicyInvalid, Line: line, Reason: reason}
+		return nil, &Error{Kind: KindPolicySyntax, Result: tlsrpt.STSPolicyInvalid, Line: line, Reason: reason}
 	}
 	if len(body) == 0 {
 		return fail(0, "empty policy")

@@ -223,7 +223,7 @@ func TestPolicyVectors(t *testing.T) {
 					}
 					var e *Error
 					if !errors.As(err, &e) || (e.Kind != KindPolicySyntax && e.Kind != KindBodyTooLarge) ||
-						e.ResultType != tlsrpt.STSPolicyInvalid {
+						e.Result != tlsrpt.STSPolicyInvalid {
 						t.Fatalf("ParsePolicy error %#v, want *Error KindPolicySyntax/STSPolicyInvalid", err)
 					}
 					return

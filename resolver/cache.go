@@ -126,8 +126,9 @@ func cacheName(name string) string {
 // Peek returns the cached outcome of a lookup without asking upstream; ok
 // is false when nothing unexpired is cached. LookupAddrs uses it to skip
 // its concurrent lookups when both answers are cached.
-func (c *Cache) Peek(name string, qtype uint16) (a *Answer, err error, ok bool) {
-	return c.get(cacheKey{cacheName(name), qtype})
+func (c *Cache) Peek(name string, qtype uint16) (a *Answer, ok bool, err error) {
+	a, err, ok = c.get(cacheKey{cacheName(name), qtype})
+	return a, ok, err
 }
 
 func (c *Cache) now() time.Time {

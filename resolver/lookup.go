@@ -105,8 +105,8 @@ func LookupAddrs(ctx context.Context, r Resolver, host string) ([]netip.Addr, *A
 	if p, ok := r.(peeker); ok {
 		// Both answers cached: no goroutine, no channel.
 		var hit4, hit6 bool
-		a4, err4, hit4 = p.Peek(host, dns.TypeA)
-		a6, err6, hit6 = p.Peek(host, dns.TypeAAAA)
+		a4, hit4, err4 = p.Peek(host, dns.TypeA)
+		a6, hit6, err6 = p.Peek(host, dns.TypeAAAA)
 		hit = hit4 && hit6
 	}
 	if !hit {
@@ -176,7 +176,7 @@ func LookupAddrs(ctx context.Context, r Resolver, host string) ([]netip.Addr, *A
 
 // peeker is implemented by caches that can answer without a query.
 type peeker interface {
-	Peek(name string, qtype uint16) (*Answer, error, bool)
+	Peek(name string, qtype uint16) (*Answer, bool, error)
 }
 
 func transient(err error) bool {
