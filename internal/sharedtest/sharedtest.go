@@ -5,9 +5,12 @@
 // The data is never copied into this module. Tests locate it from the
 // module root (the directory holding go.mod, walking up from the test's
 // working directory) as ../shared, or from the SMTPTLS_SHARED environment
-// variable. When it is absent a test is skipped with a message, except when
-// CI=true, where a missing data set fails the test: CI must never pass by
-// skipping the peer vectors.
+// variable. When it is absent a test is skipped with a message that names
+// the missing file and how to provide it, so that a fork's CI stays green
+// without the data. With SMTPTLS_REQUIRE_VECTORS=1 (the project's own CI
+// sets it) a missing data set fails the test instead: that CI must never
+// pass by skipping the peer vectors. The generic CI=true that most CI
+// systems set is deliberately not enough.
 package sharedtest
 
 import (
@@ -19,30 +22,36 @@ import (
 // EnvVar names the environment variable that overrides the location.
 const EnvVar = "SMTPTLS_SHARED"
 
-// Dir returns the shared directory, or skips (fails under CI=true) t.
+// RequireVar names the environment variable that, set to "1", turns a
+// missing data set from a skip into a failure.
+const RequireVar = "SMTPTLS_REQUIRE_VECTORS"
+
+// Required reports whether missing shared data must fail tests.
+func Required() bool { return os.Getenv(RequireVar) == "1" }
+
+// Dir returns the shared directory, or skips t (fails it when Required).
 func Dir(t testing.TB) string {
 	t.Helper()
 	dir, why := find()
-	if dir != "" {
-		return dir
+	if dir == "" {
+		missing(t, "the shared test data directory", why)
 	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("shared test data not found (%s); CI=true requires it", why)
-	}
-	t.Skipf("shared test data not found (%s); set %s to run this test", why, EnvVar)
-	return ""
+	return dir
 }
 
-// Path returns the path of elem below the shared directory, skipping (or
-// failing under CI=true) when the directory or the file is absent.
+// Path returns the path of elem below the shared directory, skipping t
+// (failing it when Required) when the directory or the file is absent.
 func Path(t testing.TB, elem ...string) string {
 	t.Helper()
-	p := filepath.Join(append([]string{Dir(t)}, elem...)...)
+	rel := filepath.Join(elem...)
+	dir, why := find()
+	if dir == "" {
+		missing(t, "shared/"+filepath.ToSlash(rel), why)
+		return ""
+	}
+	p := filepath.Join(dir, rel)
 	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("shared test data: %v", err)
-		}
-		t.Skipf("shared test data: %v", err)
+		missing(t, "shared/"+filepath.ToSlash(rel), err.Error())
 	}
 	return p
 }
@@ -55,6 +64,21 @@ func ReadFile(t testing.TB, elem ...string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// Hint is the part of every skip message that says how to get the data.
+const Hint = "the peer test vectors are not part of the module: place the project's shared/ " +
+	"directory beside the module root, or set " + EnvVar + " to its path " +
+	"(" + RequireVar + "=1 makes this a failure)"
+
+// missing skips or fails t for the data named what.
+func missing(t testing.TB, what, why string) {
+	t.Helper()
+	if Required() {
+		t.Fatalf("%s not found (%s); %s=1 requires it", what, why, RequireVar)
+		return
+	}
+	t.Skipf("skipped: %s not found (%s); %s", what, why, Hint)
 }
 
 func find() (dir, why string) {
@@ -79,7 +103,7 @@ func find() (dir, why string) {
 		}
 		p := filepath.Dir(d)
 		if p == d {
-			return "", "no ../shared beside the module root"
+			return "", "no shared/ beside the module root and " + EnvVar + " unset"
 		}
 		d = p
 	}
