@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"log/slog"
 	"net"
 	"strings"
 	"testing"
@@ -17,6 +18,9 @@ import (
 	"github.com/smtptls/smtptls/smtptlstest"
 	"github.com/smtptls/smtptls/tlsrpt"
 )
+
+// discard silences the Evaluators whose logs a test does not read.
+var discard = slog.New(slog.DiscardHandler)
 
 // world is a test world with helpers to publish DANE and MTA-STS domains.
 type world struct {
@@ -398,4 +402,23 @@ func decisionTable(t *testing.T, validating bool) {
 			t.Fatalf("relay: level %v policy %+v", h.Level, h.DANE)
 		}
 	})
+}
+
+// TestEvaluateNameWithoutMTASTS: a domain that is a DNS name but not a
+// host name (an underscore) can have no MTA-STS policy: Evaluate decides
+// without one rather than failing.
+func TestEvaluateNameWithoutMTASTS(t *testing.T) {
+	t.Parallel()
+	w := smtptlstest.New(t)
+	z := w.AddZone("odd.test", smtptlstest.ZoneConfig{})
+	w.AddMX("mx.odd.test", smtptlstest.SMTPConfig{})
+	z.MustAdd("under_score MX 10 mx.odd.test.")
+	ev := &smtptls.Evaluator{Resolver: w.Resolver(), STS: &mtasts.Client{Resolver: w.Resolver(), HTTPClient: w.HTTPClient(), Logger: discard}, Roots: w.CA().Pool(), Logger: discard}
+	d, err := ev.Evaluate(context.Background(), "under_score.odd.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.STS != nil || len(d.Deliverable()) != 1 {
+		t.Errorf("decision %+v", d)
+	}
 }

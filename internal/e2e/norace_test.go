@@ -1,6 +1,6 @@
 //go:build !race
 
-package smtptls_test
+package e2e_test
 
 // raceEnabled is true when the tests run under the race detector, which
 // makes the load test scale itself down.

@@ -1,9 +1,8 @@
-package smtptls_test
+package e2e_test
 
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"sort"
 	"strings"
 	"sync"
@@ -21,7 +20,7 @@ import (
 // domain configuration against every attacker capability, alone and
 // combined. Print it with
 //
-//	go test -run TestAttackMatrix -v .
+//	go test -run TestAttackMatrix -v ./internal/e2e
 //
 // An active attacker sits between the sender and the recipient. He runs
 // his own MX (mx.attacker.test) in his own DNSSEC-signed zone, with a
@@ -293,8 +292,6 @@ func runCell(t *testing.T, cfg configuration, a attack) cellOutcome {
 	}
 	return out
 }
-
-var discard = slog.New(slog.DiscardHandler)
 
 // forbidden reports why an outcome breaks a configuration's promise, or "".
 func forbidden(p protection, o cellOutcome) string {

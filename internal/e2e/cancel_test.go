@@ -1,4 +1,4 @@
-package smtptls_test
+package e2e_test
 
 import (
 	"context"
@@ -108,24 +108,5 @@ func cancelAt(t *testing.T, scen smtptlstest.Scenario, stall func(w *smtptlstest
 				}
 			}
 		}
-	}
-}
-
-// TestEvaluateNameWithoutMTASTS: a domain that is a DNS name but not a
-// host name (an underscore) can have no MTA-STS policy: Evaluate decides
-// without one rather than failing.
-func TestEvaluateNameWithoutMTASTS(t *testing.T) {
-	t.Parallel()
-	w := smtptlstest.New(t)
-	z := w.AddZone("odd.test", smtptlstest.ZoneConfig{})
-	w.AddMX("mx.odd.test", smtptlstest.SMTPConfig{})
-	z.MustAdd("under_score MX 10 mx.odd.test.")
-	ev := &smtptls.Evaluator{Resolver: w.Resolver(), STS: &mtasts.Client{Resolver: w.Resolver(), HTTPClient: w.HTTPClient(), Logger: discard}, Roots: w.CA().Pool(), Logger: discard}
-	d, err := ev.Evaluate(context.Background(), "under_score.odd.test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d.STS != nil || len(d.Deliverable()) != 1 {
-		t.Errorf("decision %+v", d)
 	}
 }
