@@ -106,8 +106,6 @@ type ValidatingStats struct {
 
 // Stats returns the work counters. Comparing them around a lookup shows
 // what it cost: a warm lookup verifies only its own answer's signatures.
-// Stats returns the work counters. Comparing them around a lookup shows
-// what it cost: a warm lookup verifies only its own answer's signatures.
 func (v *Validating) Stats() ValidatingStats {
 	v.init()
 	s := v.val.Stats()
