@@ -1,6 +1,7 @@
 package resolver
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
@@ -91,7 +92,7 @@ func twNewWorld(t testing.TB) *twWorld {
 // the apex) and delegates to it from the deepest enclosing zone.
 func (w *twWorld) zone(name string, cfg twCfg, lines ...string) *twZone {
 	w.t.Helper()
-	name = valLower(dns.Fqdn(name))
+	name = twLower(dns.Fqdn(name))
 	if cfg.alg == 0 {
 		cfg.alg = dns.ECDSAP256SHA256
 	}
@@ -145,7 +146,7 @@ func twTrimRoot(name string) string {
 func (w *twWorld) parentZone(name string) *twZone {
 	var best *twZone
 	for n, z := range w.zones {
-		if n != name && valIsAncestor(n, name) && (best == nil || dns.CountLabel(n) > dns.CountLabel(best.name)) {
+		if n != name && twIsAncestor(n, name) && (best == nil || dns.CountLabel(n) > dns.CountLabel(best.name)) {
 			best = z
 		}
 	}
@@ -201,7 +202,7 @@ func (z *twZone) add(lines ...string) {
 
 func (z *twZone) addRR(rr dns.RR) {
 	h := rr.Header()
-	h.Name = valLower(h.Name)
+	h.Name = twLower(h.Name)
 	if z.rrs[h.Name] == nil {
 		z.rrs[h.Name] = map[uint16][]dns.RR{}
 	}
@@ -253,7 +254,7 @@ func (z *twZone) isCut(name string) bool {
 
 // occluded reports whether name lies below a delegation point of z.
 func (z *twZone) occluded(name string) bool {
-	for n := valParent(name); n != z.name && valIsAncestor(z.name, n); n = valParent(n) {
+	for n := twParent(name); n != z.name && twIsAncestor(z.name, n); n = twParent(n) {
 		if z.isCut(n) {
 			return true
 		}
@@ -276,7 +277,7 @@ func (z *twZone) sign() {
 			owners = append(owners, n)
 		}
 	}
-	sort.Slice(owners, func(i, j int) bool { return valLess(owners[i], owners[j]) })
+	sort.Slice(owners, func(i, j int) bool { return twLess(owners[i], owners[j]) })
 	for _, n := range owners {
 		for t, set := range z.rrs[n] {
 			if t == dns.TypeNS && z.isCut(n) {
@@ -313,7 +314,7 @@ func (z *twZone) sign() {
 			if optOut && insecureCut {
 				continue
 			}
-			for a := n; valIsAncestor(z.name, a); a = valParent(a) {
+			for a := n; twIsAncestor(z.name, a); a = twParent(a) {
 				names[a] = true
 				if a == z.name {
 					break
@@ -384,7 +385,7 @@ func (w *twWorld) signWith(set []dns.RR, k *twKey, signer string, cfg twCfg) *dn
 	if k.priv == nil {
 		h := set[0].Header()
 		sig.Hdr = dns.RR_Header{Name: h.Name, Rrtype: dns.TypeRRSIG, Class: dns.ClassINET, Ttl: h.Ttl}
-		sig.TypeCovered, sig.OrigTtl, sig.Labels = h.Rrtype, h.Ttl, uint8(valSigLabels(h.Name))
+		sig.TypeCovered, sig.OrigTtl, sig.Labels = h.Rrtype, h.Ttl, uint8(twSigLabels(h.Name))
 		buf := make([]byte, 114)
 		_, _ = rand.Read(buf)
 		sig.Signature = base64.StdEncoding.EncodeToString(buf)
@@ -484,7 +485,7 @@ func twCollidingKeys(n int, tag uint16) []*dns.DNSKEY {
 func (w *twWorld) zoneFor(name string, qtype uint16) *twZone {
 	var best *twZone
 	for n, z := range w.zones {
-		if valIsAncestor(n, name) && (best == nil || dns.CountLabel(n) > dns.CountLabel(best.name)) {
+		if twIsAncestor(n, name) && (best == nil || dns.CountLabel(n) > dns.CountLabel(best.name)) {
 			best = z
 		}
 	}
@@ -517,7 +518,7 @@ func (z *twZone) exists(name string) bool {
 		return true
 	}
 	for n := range z.rrs {
-		if n != name && valIsAncestor(name, n) && !z.occluded(n) {
+		if n != name && twIsAncestor(name, n) && !z.occluded(n) {
 			return true
 		}
 	}
@@ -544,7 +545,7 @@ func (z *twZone) sigRRs(owner string, t uint16) []dns.RR {
 // nsecCovering returns the NSEC whose span holds name.
 func (z *twZone) nsecCovering(name string) []dns.RR {
 	for i := len(z.order) - 1; i >= 0; i-- {
-		if valLess(z.order[i], name) {
+		if twLess(z.order[i], name) {
 			return z.nsecFor(z.order[i])
 		}
 	}
@@ -577,7 +578,7 @@ func (z *twZone) nsec3Cover(name string) []dns.RR {
 // next closer name, in NSEC3 terms (names with NSEC3 records).
 func (z *twZone) closestEncloser3(name string) (ce, nc string) {
 	nc = name
-	for a := valParent(name); ; a = valParent(a) {
+	for a := twParent(name); ; a = twParent(a) {
 		if z.nsec3Match(a) != nil {
 			return a, nc
 		}
@@ -589,7 +590,7 @@ func (z *twZone) closestEncloser3(name string) (ce, nc string) {
 }
 
 func (z *twZone) closestEncloser(name string) string {
-	for a := valParent(name); ; a = valParent(a) {
+	for a := twParent(name); ; a = twParent(a) {
 		if a == z.name || z.exists(a) {
 			return a
 		}
@@ -614,7 +615,7 @@ func (z *twZone) answer(name string, qtype uint16) (ans, ns []dns.RR, next strin
 	signed := z.cfg.signing != twUnsigned
 	nsec3 := z.cfg.signing == twNSEC3 || z.cfg.signing == twNSEC3OptOut
 	// DNAME above name (RFC 6672).
-	for a := valParent(name); valIsAncestor(z.name, a) && name != z.name; a = valParent(a) {
+	for a := twParent(name); twIsAncestor(z.name, a) && name != z.name; a = twParent(a) {
 		if d := z.rrs[a][dns.TypeDNAME]; d != nil {
 			target := strings.TrimSuffix(name, a) + d[0].(*dns.DNAME).Target
 			ans = append(ans, z.withSigs(a, dns.TypeDNAME, a)...)
@@ -652,8 +653,8 @@ func (z *twZone) answer(name string, qtype uint16) (ans, ns []dns.RR, next strin
 		return nil, twDedupe(ns), "", dns.RcodeSuccess
 	}
 	ce := z.closestEncloser(name)
-	wild := valWildcard(ce)
-	nc := valSuffix(name, dns.CountLabel(ce)+1)
+	wild := twWildcard(ce)
+	nc := twSuffix(name, dns.CountLabel(ce)+1)
 	var proof []dns.RR
 	if signed {
 		if nsec3 {
@@ -688,7 +689,7 @@ func (z *twZone) answer(name string, qtype uint16) (ans, ns []dns.RR, next strin
 			ce3, nc3 := z.closestEncloser3(name)
 			ns = append(ns, z.nsec3Match(ce3)...)
 			ns = append(ns, z.nsec3Cover(nc3)...)
-			ns = append(ns, z.nsec3Cover(valWildcard(ce3))...)
+			ns = append(ns, z.nsec3Cover(twWildcard(ce3))...)
 		} else {
 			ns = append(ns, proof...)
 			ns = append(ns, z.nsecCovering(wild)...)
@@ -702,7 +703,7 @@ func (w *twWorld) resolve(qname string, qtype uint16) *dns.Msg {
 	w.mu.RLock()
 	defer w.mu.RUnlock()
 	m := new(dns.Msg)
-	name := valLower(qname)
+	name := twLower(qname)
 	for range 12 {
 		z := w.zoneFor(name, qtype)
 		if z == nil {
@@ -715,7 +716,7 @@ func (w *twWorld) resolve(qname string, qtype uint16) *dns.Msg {
 			m.Ns, m.Rcode = ns, rcode
 			return m
 		}
-		name = valLower(next)
+		name = twLower(next)
 	}
 	return m
 }
@@ -800,4 +801,75 @@ func (w *twWorld) serve(t testing.TB, tamper func(q, r *dns.Msg)) *twServer {
 // validator returns a Validating for the world behind s.
 func (w *twWorld) validator(s *twServer) *Validating {
 	return &Validating{Servers: []string{s.addr}, Anchors: w.anchors, Timeout: 2 * time.Second}
+}
+
+// Name helpers of the world. They are the test's own, not the validator's
+// (resolver/internal/dnssec), so that a bug in one is not hidden by the
+// same bug in the other.
+
+func twLower(name string) string { return dns.CanonicalName(name) }
+
+func twIsAncestor(anc, name string) bool { return dns.IsSubDomain(anc, name) }
+
+func twParent(name string) string {
+	idx := dns.Split(name)
+	if len(idx) <= 1 {
+		return "."
+	}
+	return name[idx[1]:]
+}
+
+// twSuffix returns the rightmost n labels of name.
+func twSuffix(name string, n int) string {
+	idx := dns.Split(name)
+	switch {
+	case n <= 0:
+		return "."
+	case n >= len(idx):
+		return name
+	}
+	return name[idx[len(idx)-n]:]
+}
+
+// twSigLabels counts labels as RRSIG Labels does (RFC 4034 3.1.3).
+func twSigLabels(owner string) int {
+	n := dns.CountLabel(owner)
+	if strings.HasPrefix(owner, "*.") {
+		n--
+	}
+	return n
+}
+
+func twWildcard(name string) string {
+	if name == "." {
+		return "*."
+	}
+	return "*." + name
+}
+
+// twLess orders names canonically (RFC 4034 6.1): label by label from
+// the right, each as lowercase wire octets, a shorter name first.
+func twLess(a, b string) bool {
+	labels := func(name string) (out [][]byte, ok bool) {
+		var buf [256]byte
+		off, err := dns.PackDomainName(dns.Fqdn(name), buf[:], 0, nil, false)
+		if err != nil {
+			return nil, false
+		}
+		for i := 0; buf[i] != 0 && i < off; i += 1 + int(buf[i]) {
+			out = append(out, bytes.ToLower(buf[i+1:i+1+int(buf[i])]))
+		}
+		return out, true
+	}
+	la, oka := labels(a)
+	lb, okb := labels(b)
+	if !oka || !okb {
+		return false
+	}
+	for i := 1; i <= len(la) && i <= len(lb); i++ {
+		if c := bytes.Compare(la[len(la)-i], lb[len(lb)-i]); c != 0 {
+			return c < 0
+		}
+	}
+	return len(la) < len(lb)
 }

@@ -29,9 +29,15 @@
 // The helpers LookupMX, LookupTLSA, LookupTXT and LookupAddrs run typed
 // lookups on top of any Resolver.
 //
-// Every input from the network is treated as hostile: replies that do not
-// match the query's ID and question are ignored (UDP) or rejected (TCP),
-// records of other names and types are dropped, CNAME chains are bounded by
-// MaxCNAMEs, and every exchange is bounded in time by Timeout and the
-// caller's context.
+// Every input from the network is treated as hostile. Stub and Validating
+// share one DNS exchange (resolver/internal/wire): replies that do not
+// match the query's ID, opcode and question are ignored (UDP) or rejected
+// (TCP), UDP datagrams beyond 4096 bytes are ignored, replies of more than
+// 1024 records are rejected, and every exchange with a server, TCP retry
+// included, is bounded in time by Timeout and the caller's context.
+// Records of other names and types are dropped and CNAME chains are
+// bounded by MaxCNAMEs.
+//
+// The DNSSEC validator behind Validating lives in resolver/internal/dnssec;
+// Validating maps its results to Answer and *Error.
 package resolver

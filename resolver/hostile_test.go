@@ -17,6 +17,7 @@ import (
 
 	"github.com/smtptls/smtptls/internal/leakcheck"
 	"github.com/smtptls/smtptls/internal/rawserver"
+	"github.com/smtptls/smtptls/resolver/internal/wire"
 )
 
 // Hostile DNS peers: servers on real loopback sockets that send what no
@@ -389,6 +390,9 @@ func TestHostileMismatched(t *testing.T) {
 		{"no question", func(q, r *dns.Msg) { r.Question = nil }},
 		{"two questions", func(q, r *dns.Msg) { r.Question = append(r.Question, r.Question[0]) }},
 		{"not a response", func(q, r *dns.Msg) { r.Response = false }},
+		// The opcode check came with the one exchange (it was the
+		// validator's): a NOTIFY or UPDATE reply answers no query of ours.
+		{"other opcode", func(q, r *dns.Msg) { r.Opcode = dns.OpcodeNotify }},
 	}
 	spoof := func(q *dns.Msg, edit func(q, r *dns.Msg)) []byte {
 		r := reply(q, dns.RcodeSuccess, true, q.Question[0].Name+" 300 IN A 198.51.100.66")
@@ -474,6 +478,26 @@ func TestHostileTruncation(t *testing.T) {
 			})
 		})
 	}
+	t.Run("TCP retry shares the UDP deadline", func(t *testing.T) {
+		// One Timeout bounds the whole exchange with a server, TCP retry
+		// included (as the validator's did); the Stub used to give the
+		// TCP retry a fresh Timeout of its own.
+		t.Parallel()
+		srv := newIdleRawServer(t)
+		srv.start(func(send func([]byte), q *dns.Msg) {
+			if srv.sleep(300 * time.Millisecond) {
+				send(truncatedReply(q))
+			}
+		}, func(c net.Conn, q *dns.Msg) {
+			if srv.sleep(300 * time.Millisecond) {
+				writeFramed(c, valid(q))
+			}
+		})
+		bounded(t, 3*time.Second, func() {
+			a, err := (&Stub{Servers: []string{srv.addr}, Timeout: 450 * time.Millisecond}).Lookup(context.Background(), "a.test", dns.TypeA)
+			wantErr(t, a, err, KindTimeout)
+		})
+	})
 	t.Run("TCP refused", func(t *testing.T) {
 		t.Parallel()
 		// A UDP-only server: the TCP port is closed.
@@ -502,32 +526,51 @@ func TestHostileTruncation(t *testing.T) {
 	})
 }
 
-// TestHostileSize: the largest messages DNS can carry are read whole, in
-// bounded time, and a UDP reply larger than the advertised buffer is
-// still parsed (being lenient here costs nothing: the read buffer is the
-// protocol's maximum).
+// TestHostileSize: the bounds of the one exchange (resolver/internal/wire).
+// The largest replies it accepts are read whole, in bounded time; a TCP
+// reply with more than wire.MaxRecords records is refused, and a UDP
+// datagram longer than wire.MaxUDPSize is ignored like any garbage (an
+// exchange then waits for the real reply). Both bounds were the
+// validator's; the Stub used to accept 65535-byte replies with any number
+// of records on both transports.
 func TestHostileSize(t *testing.T) {
 	leakcheck.Check(t)
-	t.Run("65535-byte reply over TCP", func(t *testing.T) {
+	// many returns a reply to q with n A records.
+	many := func(q *dns.Msg, n int) *dns.Msg {
+		r := reply(q, dns.RcodeSuccess, false)
+		r.Compress = true
+		for i := range n {
+			r.Answer = append(r.Answer, &dns.A{
+				Hdr: dns.RR_Header{Name: "a.test.", Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 300},
+				A:   net.IPv4(10, byte(i>>16), byte(i>>8), byte(i)),
+			})
+		}
+		return r
+	}
+	t.Run("65535-byte reply of 4094 records over TCP is refused", func(t *testing.T) {
 		t.Parallel()
-		var n int
 		srv := newRawServer(t, func(send func([]byte), q *dns.Msg) { send(truncatedReply(q)) },
 			func(c net.Conn, q *dns.Msg) {
-				r := reply(q, dns.RcodeSuccess, false)
-				r.Compress = true
 				// 24 bytes of header and question, 16 per compressed A.
-				for i := range (65535 - 24) / 16 {
-					r.Answer = append(r.Answer, &dns.A{
-						Hdr: dns.RR_Header{Name: "a.test.", Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 300},
-						A:   net.IPv4(10, byte(i>>16), byte(i>>8), byte(i)),
-					})
-				}
-				b := pack(r)
+				b := pack(many(q, (65535-24)/16))
 				if len(b) > 65535 {
 					panic(len(b))
 				}
-				n = len(r.Answer)
 				writeFramed(c, b)
+			})
+		bounded(t, 5*time.Second, func() {
+			a, err := (&Stub{Servers: []string{srv.addr}}).Lookup(context.Background(), "a.test", dns.TypeA)
+			wantErr(t, a, err, KindMalformed)
+		})
+	})
+	t.Run("1024 records over TCP are read whole", func(t *testing.T) {
+		t.Parallel()
+		n := wire.MaxRecords - 1 // and the OPT record
+		srv := newRawServer(t, func(send func([]byte), q *dns.Msg) { send(truncatedReply(q)) },
+			func(c net.Conn, q *dns.Msg) {
+				r := many(q, n)
+				r.SetEdns0(wire.EDNSSize, false)
+				writeFramed(c, pack(r))
 			})
 		var a *Answer
 		var err error
@@ -537,7 +580,7 @@ func TestHostileSize(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(a.Records) != n || n < 4000 {
+		if len(a.Records) != n {
 			t.Errorf("%d records of %d", len(a.Records), n)
 		}
 	})
@@ -562,20 +605,48 @@ func TestHostileSize(t *testing.T) {
 			t.Errorf("TXT of %d records", len(txts))
 		}
 	})
-	t.Run("8 KiB UDP reply to a 1232-byte buffer", func(t *testing.T) {
+	t.Run("4 KiB UDP reply to a 1232-byte buffer is parsed", func(t *testing.T) {
 		t.Parallel()
 		srv := newRawServer(t, func(send func([]byte), q *dns.Msg) {
-			r := reply(q, dns.RcodeSuccess, false)
-			for i := range 500 {
-				rr, _ := dns.NewRR("a.test. 300 IN A 10.0." + strconv.Itoa(i>>8) + "." + strconv.Itoa(i&255))
-				r.Answer = append(r.Answer, rr)
+			b := pack(many(q, 250))
+			if len(b) > wire.MaxUDPSize {
+				panic(len(b))
 			}
-			send(pack(r))
+			send(b)
 		}, nil)
 		a, err := (&Stub{Servers: []string{srv.addr}}).Lookup(context.Background(), "a.test", dns.TypeA)
-		if err != nil || len(a.Records) != 500 {
+		if err != nil || len(a.Records) != 250 {
 			t.Fatalf("%v, %v", a, err)
 		}
+	})
+	oversized := func(q *dns.Msg) []byte {
+		r := reply(q, dns.RcodeSuccess, false)
+		for i := range 500 {
+			rr, _ := dns.NewRR("a.test. 300 IN A 10.0." + strconv.Itoa(i>>8) + "." + strconv.Itoa(i&255))
+			r.Answer = append(r.Answer, rr)
+		}
+		b := pack(r)
+		if len(b) <= wire.MaxUDPSize {
+			panic(len(b))
+		}
+		return b
+	}
+	t.Run("8 KiB UDP reply is ignored, then a valid reply", func(t *testing.T) {
+		t.Parallel()
+		srv := newRawServer(t, func(send func([]byte), q *dns.Msg) {
+			send(oversized(q))
+			send(valid(q))
+		}, nil)
+		a, err := (&Stub{Servers: []string{srv.addr}}).Lookup(context.Background(), "a.test", dns.TypeA)
+		wantA(t, a, err, "192.0.2.1")
+	})
+	t.Run("8 KiB UDP reply then silence", func(t *testing.T) {
+		t.Parallel()
+		srv := newRawServer(t, func(send func([]byte), q *dns.Msg) { send(oversized(q)) }, nil)
+		bounded(t, 3*time.Second, func() {
+			a, err := (&Stub{Servers: []string{srv.addr}, Timeout: hostileTimeout}).Lookup(context.Background(), "a.test", dns.TypeA)
+			wantErr(t, a, err, KindMalformed)
+		})
 	})
 }
 

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/smtptls/smtptls/resolver/internal/wire"
 )
 
 // DefaultTimeout is the per-server query timeout of a Stub whose Timeout is
@@ -47,8 +49,9 @@ type Stub struct {
 	// only from loopback servers.
 	TrustAD bool
 
-	// Timeout bounds one query to one server. Zero means DefaultTimeout.
-	// The context bounds the whole lookup.
+	// Timeout bounds one query to one server, the TCP retry of a
+	// truncated answer included. Zero means DefaultTimeout. The context
+	// bounds the whole lookup.
 	Timeout time.Duration
 
 	once    sync.Once
@@ -56,7 +59,7 @@ type Stub struct {
 	confErr error
 	adTrust bool
 	next    atomic.Uint32 // index of the server to try first
-	bufs    sync.Pool     // of *udpBuf, see exchange
+	bufs    sync.Pool     // of *wire.Buffer, see exchange
 }
 
 func (s *Stub) init() {
@@ -219,7 +222,7 @@ func (s *Stub) query(ctx context.Context, name string, qtype uint16) (*dns.Msg, 
 	m.SetQuestion(name, qtype)
 	m.RecursionDesired = true
 	m.AuthenticatedData = true
-	m.SetEdns0(ednsSize, true)
+	m.SetEdns0(wire.EDNSSize, true)
 	timeout := s.Timeout
 	if timeout <= 0 {
 		timeout = DefaultTimeout
@@ -249,7 +252,7 @@ func (s *Stub) query(ctx context.Context, name string, qtype uint16) (*dns.Msg, 
 		}
 		lastErr = err
 	}
-	if err := ctxErr(ctx); err != nil {
+	if err := wire.CtxErr(ctx); err != nil {
 		return nil, &Error{Name: name, Type: qtype, Kind: KindTimeout, Reason: "lookup abandoned", Err: err}
 	}
 	s.next.Store((first + 1) % n)

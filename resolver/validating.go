@@ -5,13 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/miekg/dns"
-	"golang.org/x/sync/singleflight"
+
+	"github.com/smtptls/smtptls/resolver/internal/dnssec"
 )
 
 // Validating is a Resolver that validates DNSSEC itself, from the root
@@ -88,15 +87,9 @@ type Validating struct {
 	CacheSize int
 
 	initOnce  sync.Once
-	cache     *valCache
-	flights   singleflight.Group
+	val       *dnssec.Validator
 	resolv    []string
 	resolvErr error
-	rotate    atomic.Uint64
-
-	statQueries atomic.Uint64
-	statVerifs  atomic.Uint64
-	statHashes  atomic.Uint64
 }
 
 // ValidatingStats counts the work a Validating has done since it was
@@ -114,21 +107,14 @@ type ValidatingStats struct {
 // Stats returns the work counters. Comparing them around a lookup shows
 // what it cost: a warm lookup verifies only its own answer's signatures.
 func (v *Validating) Stats() ValidatingStats {
-	return ValidatingStats{
-		Queries:       v.statQueries.Load(),
-		Verifications: v.statVerifs.Load(),
-		NSEC3Hashes:   v.statHashes.Load(),
-	}
+	v.init()
+	s := v.val.Stats()
+	return ValidatingStats{Queries: s.Queries, Verifications: s.Verifications, NSEC3Hashes: s.NSEC3Hashes}
 }
 
 func (v *Validating) init() {
 	v.initOnce.Do(func() {
-		switch {
-		case v.CacheSize == 0:
-			v.cache = &valCache{zones: map[string]valCacheEntry{}, max: 4096}
-		case v.CacheSize > 0:
-			v.cache = &valCache{zones: map[string]valCacheEntry{}, max: v.CacheSize}
-		}
+		v.val = dnssec.New(v.CacheSize)
 		if len(v.Servers) == 0 {
 			cfg, err := dns.ClientConfigFromFile("/etc/resolv.conf")
 			if err != nil {
@@ -153,147 +139,28 @@ func (v *Validating) servers() ([]string, error) {
 	return v.resolv, nil
 }
 
-func (v *Validating) anchors() []*dns.DS {
-	if v.Anchors != nil {
-		return v.Anchors
+// config is what the validator is asked with: the fields as they are now
+// (they are read per lookup, as a Stub's are).
+func (v *Validating) config(servers []string) dnssec.Config {
+	anchors := v.Anchors
+	if anchors == nil {
+		anchors = RootAnchors()
 	}
-	return RootAnchors()
-}
-
-func (v *Validating) timeout() time.Duration {
-	if v.Timeout > 0 {
-		return v.Timeout
-	}
-	return 2 * time.Second
-}
-
-func (v *Validating) now() time.Time {
-	if v.Now != nil {
-		return v.Now()
-	}
-	return time.Now()
-}
-
-func valOrDefault(n, def int) int {
-	if n > 0 {
-		return n
-	}
-	return def
-}
-
-// valLimits are the work bounds of one lookup.
-type valLimits struct {
-	queries, verifs, hashes int64
-	sigs, keysPerTag        int
-}
-
-// valLookup is the state of one Lookup (or Check): its context and
-// clock, its work budget, and the responses it has fetched, so that a
-// question asked twice in one lookup (the answer query and a DS walk,
-// or a prefetch and its use) goes upstream once.
-type valLookup struct {
-	v       *Validating
-	ctx     context.Context
-	now     time.Time
-	servers []string
-	lim     valLimits
-
-	queries, verifs, hashes atomic.Int64
-
-	mu      sync.Mutex // guards fetches
-	fetches map[valQKey]*valFetch
-}
-
-type valQKey struct {
-	name  string
-	qtype uint16
-}
-
-type valFetch struct {
-	done chan struct{}
-	msg  *dns.Msg
-	err  error
-}
-
-func (v *Validating) newLookup(ctx context.Context, servers []string) *valLookup {
-	return &valLookup{
-		v:       v,
-		ctx:     ctx,
-		now:     v.now(),
-		servers: servers,
-		lim: valLimits{
-			queries:    int64(valOrDefault(v.MaxQueries, 64)),
-			verifs:     int64(valOrDefault(v.MaxVerifications, 64)),
-			sigs:       valOrDefault(v.MaxSignatures, 8),
-			keysPerTag: valOrDefault(v.MaxKeysPerTag, 4),
-			hashes:     int64(valOrDefault(v.MaxNSEC3Hashes, 128)),
+	return dnssec.Config{
+		Servers:       servers,
+		Anchors:       anchors,
+		Now:           v.Now,
+		Timeout:       v.Timeout,
+		LookupTimeout: v.LookupTimeout,
+		MaxCNAMEs:     MaxCNAMEs,
+		Limits: dnssec.Limits{
+			Queries:       v.MaxQueries,
+			Verifications: v.MaxVerifications,
+			Signatures:    v.MaxSignatures,
+			KeysPerTag:    v.MaxKeysPerTag,
+			NSEC3Hashes:   v.MaxNSEC3Hashes,
 		},
-		fetches: map[valQKey]*valFetch{},
 	}
-}
-
-func (l *valLookup) spendQuery() error {
-	l.v.statQueries.Add(1)
-	if l.queries.Add(1) > l.lim.queries {
-		return valBogus(dns.ExtendedErrorCodeDNSBogus, "work limit: more than %d queries", l.lim.queries)
-	}
-	return nil
-}
-
-func (l *valLookup) spendVerification() error {
-	if l.verifs.Add(1) > l.lim.verifs {
-		return valBogus(dns.ExtendedErrorCodeDNSBogus, "work limit: more than %d signature verifications", l.lim.verifs)
-	}
-	l.v.statVerifs.Add(1)
-	return nil
-}
-
-func (l *valLookup) spendHash() error {
-	if l.hashes.Add(1) > l.lim.hashes {
-		return valBogus(dns.ExtendedErrorCodeDNSBogus, "work limit: more than %d NSEC3 hashes", l.lim.hashes)
-	}
-	l.v.statHashes.Add(1)
-	return nil
-}
-
-// start begins fetching a question unless this lookup already has; it
-// does not wait.
-func (l *valLookup) start(name string, qtype uint16) *valFetch {
-	k := valQKey{name, qtype}
-	l.mu.Lock()
-	f := l.fetches[k]
-	if f == nil {
-		f = &valFetch{done: make(chan struct{})}
-		l.fetches[k] = f
-		go func() {
-			defer close(f.done)
-			f.msg, f.err = l.exchange(name, qtype)
-		}()
-	}
-	l.mu.Unlock()
-	return f
-}
-
-// fetch returns the answer to a question, asking upstream at most once
-// per lookup.
-func (l *valLookup) fetch(name string, qtype uint16) (*dns.Msg, error) {
-	f := l.start(name, qtype)
-	select {
-	case <-f.done:
-		return f.msg, f.err
-	case <-l.ctx.Done():
-		return nil, valCtxError(name, qtype, l.ctx.Err())
-	}
-}
-
-// valMetaType reports query types that cannot be validated as one RRset.
-func valMetaType(t uint16) bool {
-	switch t {
-	case dns.TypeANY, dns.TypeAXFR, dns.TypeIXFR, dns.TypeMAILA, dns.TypeMAILB,
-		dns.TypeOPT, dns.TypeRRSIG, dns.TypeTSIG, dns.TypeTKEY, dns.TypeNone:
-		return true
-	}
-	return false
 }
 
 // Lookup implements Resolver: it resolves name and qtype through the
@@ -301,210 +168,64 @@ func valMetaType(t uint16) bool {
 // link of its CNAME/DNAME chain.
 func (v *Validating) Lookup(ctx context.Context, name string, qtype uint16) (*Answer, error) {
 	qname := Fqdn(name)
-	fail := func(e *Error) (*Answer, error) {
-		e.Name, e.Type = qname, qtype
-		return nil, e
-	}
-	if _, ok := dns.IsDomainName(qname); !ok || len(qname) > 255 {
-		return fail(&Error{Kind: KindMalformed, Reason: "invalid domain name"})
-	}
-	if valMetaType(qtype) {
-		return fail(&Error{Kind: KindMalformed, Reason: "query type " + dns.TypeToString[qtype] + " cannot be validated"})
+	if err := dnssec.CheckQuestion(qname, qtype); err != nil {
+		return nil, fromDNSSEC(err, qname, qtype)
 	}
 	servers, err := v.servers()
 	if err != nil {
-		return fail(err.(*Error))
+		e := err.(*Error)
+		e.Name, e.Type = qname, qtype
+		return nil, e
 	}
-	limit := v.LookupTimeout
-	if limit <= 0 {
-		limit = 10 * time.Second
-	}
-	ctx, cancel := context.WithTimeout(ctx, limit)
-	defer cancel()
-	l := v.newLookup(ctx, servers)
-	ans, err := l.resolve(qname, qtype)
+	r, err := v.val.Lookup(ctx, v.config(servers), qname, qtype)
 	if err != nil {
-		var e *Error
-		if !errors.As(err, &e) {
-			e = &Error{Kind: KindIndeterminate, Err: err}
-		} else {
-			c := *e
-			e = &c
-		}
-		return fail(e)
+		return nil, fromDNSSEC(err, qname, qtype)
 	}
-	return ans, nil
+	return &Answer{
+		Name:     qname,
+		Type:     qtype,
+		Records:  r.Records,
+		CNAMEs:   r.CNAMEs,
+		NXDomain: r.NXDomain,
+		TTL:      r.TTL,
+		Security: fromDNSSECSecurity(r.Security),
+	}, nil
 }
 
-// resolve follows the answer for qname from link to link. The upstream
-// usually returns the whole chain in one response; when it stops short,
-// the next link is asked for directly.
-func (l *valLookup) resolve(qname string, qtype uint16) (*Answer, error) {
-	ans := &Answer{Name: qname, Type: qtype, Security: Secure}
-	ttl := uint32(valMaxTTL)
-	cur, asked := qname, qname
-	msg, err := l.fetch(cur, qtype)
-	if err != nil {
-		return nil, err
+// fromDNSSEC maps an error of the validator to a *Error about the
+// question name, qtype (with empty name and qtype 0 for Check's probes,
+// as before the validator had its own package).
+func fromDNSSEC(err error, name string, qtype uint16) *Error {
+	var e *dnssec.Error
+	if !errors.As(err, &e) {
+		return &Error{Name: name, Type: qtype, Kind: KindIndeterminate, Err: err}
 	}
-	seen := map[string]bool{qname: true}
-	for {
-		sets := valGroup(msg.Answer)
-		if s := valFind(sets, cur, qtype); s != nil {
-			r, err := l.verifyAnswer(msg, s)
-			if err != nil {
-				return nil, err
-			}
-			ans.Security = ans.Security.Worse(r.sec)
-			ttl = min(ttl, r.ttl)
-			for _, rr := range s.rrs {
-				rr.Header().Ttl = r.ttl
-				ans.Records = append(ans.Records, rr)
-			}
-			break
-		}
-		target, r, ok, err := l.link(msg, sets, cur, qtype)
-		if err != nil {
-			return nil, err
-		}
-		if ok {
-			if len(ans.CNAMEs) >= MaxCNAMEs || seen[target] {
-				return nil, &Error{Kind: KindLoop, Reason: fmt.Sprintf("CNAME chain from %s loops or exceeds %d links", qname, MaxCNAMEs)}
-			}
-			seen[target] = true
-			ans.CNAMEs = append(ans.CNAMEs, target)
-			ans.Security = ans.Security.Worse(r.sec)
-			ttl = min(ttl, r.ttl)
-			cur = target
-			if !valAnswersFor(msg, cur) {
-				if msg, err = l.fetch(cur, qtype); err != nil {
-					return nil, err
-				}
-				asked = cur
-			}
-			continue
-		}
-		if asked != cur && len(msg.Ns) == 0 {
-			// The upstream stopped at a link without chasing it.
-			if msg, err = l.fetch(cur, qtype); err != nil {
-				return nil, err
-			}
-			asked = cur
-			continue
-		}
-		// No records at the end of the chain: a denial (RFC 6604: the
-		// rcode speaks of the last name of the chain).
-		nx := msg.Rcode == dns.RcodeNameError
-		p, err := l.proof(msg, cur, qtype, "", keysOpt{speculate: true})
-		if err != nil {
-			return nil, err
-		}
-		if nx {
-			err = p.nxdomain(cur)
-		} else {
-			err = p.nodata(cur, qtype)
-		}
-		if err != nil {
-			return nil, err
-		}
-		ans.NXDomain = nx
-		ans.Security = ans.Security.Worse(p.sec)
-		ttl = min(ttl, p.ttl)
-		break
-	}
-	ans.TTL = time.Duration(ttl) * time.Second
-	return ans, nil
+	return &Error{Name: name, Type: qtype, Kind: dnssecKinds[e.Kind], Reason: e.Reason, EDE: e.EDE, Err: e.Err}
 }
 
-// valAnswersFor reports whether msg carries the rest of the chain from
-// name: records owned by name or a DNAME above it, or (when the chain
-// ends at name) the authority section of its denial.
-func valAnswersFor(msg *dns.Msg, name string) bool {
-	for _, rr := range msg.Answer {
-		h := rr.Header()
-		if strings.EqualFold(h.Name, name) || (h.Rrtype == dns.TypeDNAME && valIsProperAncestor(h.Name, name)) {
-			return true
-		}
-	}
-	return len(msg.Ns) > 0 && len(msg.Answer) > 0
+// dnssecKinds maps the validator's failure kinds to this package's.
+var dnssecKinds = [...]Kind{
+	dnssec.KindServFail:      KindServFail,
+	dnssec.KindRefused:       KindRefused,
+	dnssec.KindTimeout:       KindTimeout,
+	dnssec.KindMalformed:     KindMalformed,
+	dnssec.KindBogus:         KindBogus,
+	dnssec.KindIndeterminate: KindIndeterminate,
+	dnssec.KindLoop:          KindLoop,
+	dnssec.KindNetwork:       KindNetwork,
 }
 
-// verifyAnswer validates an answer RRset and, for a wildcard expansion,
-// the proof that the name itself does not exist.
-func (l *valLookup) verifyAnswer(msg *dns.Msg, s *valSet) (valVerified, error) {
-	r, err := l.verifySet(s, keysOpt{speculate: true})
-	if err != nil || r.sec != Secure || r.wildcard == "" {
-		return r, err
+// fromDNSSECSecurity maps the validator's verdict; it never returns
+// Indeterminate for a Result (the validator's contract), and if it did,
+// Indeterminate stays Indeterminate, never Insecure.
+func fromDNSSECSecurity(s dnssec.Security) Security {
+	switch s {
+	case dnssec.Secure:
+		return Secure
+	case dnssec.Insecure:
+		return Insecure
 	}
-	p, err := l.proof(msg, s.name, s.rrtype, r.zone, keysOpt{speculate: true})
-	if err != nil {
-		return r, err
-	}
-	if p.sec == Secure && p.zone != r.zone {
-		return r, valBogus(dns.ExtendedErrorCodeNSECMissing, "wildcard answer %s from %s comes with a proof from %s", s.name, r.zone, p.zone)
-	}
-	if err := p.wildcardAnswer(s.name, r.wildcard); err != nil {
-		return r, err
-	}
-	r.sec = r.sec.Worse(p.sec)
-	return r, nil
-}
-
-// link follows one CNAME or DNAME step from cur. ok is false when msg
-// has neither at cur. A CNAME synthesized from a DNAME (RFC 6672) takes
-// the DNAME's security; the CNAME itself is usually unsigned and must
-// match the synthesis.
-func (l *valLookup) link(msg *dns.Msg, sets []*valSet, cur string, qtype uint16) (target string, r valVerified, ok bool, err error) {
-	if qtype == dns.TypeCNAME {
-		return "", r, false, nil
-	}
-	cname := valFind(sets, cur, dns.TypeCNAME)
-	var dname *valSet
-	for _, s := range sets {
-		if s.rrtype == dns.TypeDNAME && valIsProperAncestor(s.name, cur) &&
-			(dname == nil || dns.CountLabel(s.name) > dns.CountLabel(dname.name)) {
-			dname = s
-		}
-	}
-	if dname != nil {
-		d, good := dname.rrs[0].(*dns.DNAME)
-		if len(dname.rrs) != 1 || !good {
-			return "", r, false, &Error{Kind: KindMalformed, Reason: "DNAME RRset at " + dname.name + " has more than one record"}
-		}
-		// RFC 6672 2.2: replace the DNAME owner suffix of cur by the target.
-		prefix := cur
-		if idx := dns.Split(cur); dname.name != "." {
-			prefix = cur[:idx[dns.CountLabel(cur)-dns.CountLabel(dname.name)]]
-		}
-		target = valLower(prefix + d.Target)
-		if d.Target == "." {
-			target = valLower(prefix)
-		}
-		if _, okName := dns.IsDomainName(target); !okName || len(target) > 255 {
-			return "", r, false, &Error{Kind: KindMalformed, Reason: "DNAME substitution for " + cur + " is too long"}
-		}
-		if cname != nil {
-			c, good := cname.rrs[0].(*dns.CNAME)
-			if len(cname.rrs) != 1 || !good || valLower(c.Target) != target {
-				return "", r, false, valBogus(dns.ExtendedErrorCodeDNSBogus, "CNAME at %s does not match the DNAME at %s", cur, dname.name)
-			}
-		}
-		if r, err = l.verifyAnswer(msg, dname); err != nil {
-			return "", r, false, err
-		}
-		return target, r, true, nil
-	}
-	if cname == nil {
-		return "", r, false, nil
-	}
-	c, good := cname.rrs[0].(*dns.CNAME)
-	if len(cname.rrs) != 1 || !good {
-		return "", r, false, &Error{Kind: KindMalformed, Reason: "CNAME RRset at " + cur + " has more than one record"}
-	}
-	if r, err = l.verifyAnswer(msg, cname); err != nil {
-		return "", r, false, err
-	}
-	return valLower(c.Target), r, true, nil
+	return Indeterminate
 }
 
 // CheckKind says why an upstream resolver is unfit for stub validation.
@@ -530,6 +251,14 @@ var checkKindNames = [...]string{
 	CheckNoDNSKEY:    "no DNSKEY for the root (DNSSEC queries blocked)",
 	CheckNoRRSIG:     "RRSIGs stripped",
 	CheckUntrusted:   "root keys do not validate against the trust anchors",
+}
+
+// checkKinds maps the validator's probe results to this package's.
+var checkKinds = [...]CheckKind{
+	dnssec.CheckUnreachable: CheckUnreachable,
+	dnssec.CheckNoDNSKEY:    CheckNoDNSKEY,
+	dnssec.CheckNoRRSIG:     CheckNoRRSIG,
+	dnssec.CheckUntrusted:   CheckUntrusted,
 }
 
 // String describes the kind.
@@ -576,38 +305,18 @@ func (v *Validating) Check(ctx context.Context) error {
 	if err != nil {
 		return &CheckError{Kind: CheckUnreachable, Err: err}
 	}
+	cfg := v.config(nil)
 	var errs []error
 	for _, srv := range servers {
-		cctx, cancel := context.WithTimeout(ctx, 2*v.timeout())
-		l := v.newLookup(cctx, []string{srv})
-		if err := l.check(); err != nil {
-			err.Server = srv
-			errs = append(errs, err)
+		k, err := v.val.Check(ctx, cfg, srv)
+		if k == 0 {
+			continue
 		}
-		cancel()
+		ce := &CheckError{Server: srv, Kind: checkKinds[k]}
+		if err != nil {
+			ce.Err = fromDNSSEC(err, "", 0)
+		}
+		errs = append(errs, ce)
 	}
 	return errors.Join(errs...)
-}
-
-func (l *valLookup) check() *CheckError {
-	msg, err := l.exchange(".", dns.TypeDNSKEY)
-	if err != nil {
-		return &CheckError{Kind: CheckUnreachable, Err: err}
-	}
-	set := valFind(valGroup(msg.Answer), ".", dns.TypeDNSKEY)
-	switch {
-	case set == nil:
-		return &CheckError{Kind: CheckNoDNSKEY}
-	case len(set.sigs) == 0:
-		return &CheckError{Kind: CheckNoRRSIG}
-	}
-	l.mu.Lock()
-	f := &valFetch{done: make(chan struct{}), msg: msg}
-	close(f.done)
-	l.fetches[valQKey{".", dns.TypeDNSKEY}] = f
-	l.mu.Unlock()
-	if _, err := l.rootKeys(); err != nil {
-		return &CheckError{Kind: CheckUntrusted, Err: err}
-	}
-	return nil
 }

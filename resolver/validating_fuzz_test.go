@@ -2,7 +2,6 @@ package resolver
 
 import (
 	"context"
-	"encoding/base64"
 	"net"
 	"sync"
 	"testing"
@@ -10,8 +9,6 @@ import (
 
 	"github.com/miekg/dns"
 )
-
-func twB64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
 
 // FuzzValidatingResponse feeds arbitrary responses, as the upstream's
 // answer to one question, to a validator whose chain of trust is genuine.

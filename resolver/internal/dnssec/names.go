@@ -1,4 +1,4 @@
-package resolver
+package dnssec
 
 import (
 	"bytes"
@@ -12,16 +12,16 @@ import (
 // (canonical order, RFC 4034 6.1) are done on wire-form labels so that
 // escaped characters order as the octets they stand for.
 
-// valLower returns name lowercase and fully qualified. miekg/dns writes
+// lower returns name lowercase and fully qualified. miekg/dns writes
 // names it unpacked with non-letters escaped, so ASCII lowercasing of
 // that form is the canonical form of RFC 4034 6.2.
-func valLower(name string) string {
+func lower(name string) string {
 	return dns.CanonicalName(name)
 }
 
-// valParent returns the name with its leftmost label removed; the parent
+// parent returns the name with its leftmost label removed; the parent
 // of the root is the root.
-func valParent(name string) string {
+func parent(name string) string {
 	idx := dns.Split(name)
 	if len(idx) <= 1 {
 		return "."
@@ -29,8 +29,8 @@ func valParent(name string) string {
 	return name[idx[1]:]
 }
 
-// valSuffix returns the rightmost n labels of name.
-func valSuffix(name string, n int) string {
+// suffix returns the rightmost n labels of name.
+func suffix(name string, n int) string {
 	if n <= 0 {
 		return "."
 	}
@@ -41,28 +41,28 @@ func valSuffix(name string, n int) string {
 	return name[idx[len(idx)-n]:]
 }
 
-// valIsAncestor reports whether anc is name or an ancestor of it, label by
+// isAncestor reports whether anc is name or an ancestor of it, label by
 // label (RFC 4035 5.3.1 wants the signer to be the zone containing the
 // owner; a string suffix test would accept "xample.test." for
 // "example.test.").
-func valIsAncestor(anc, name string) bool {
+func isAncestor(anc, name string) bool {
 	return dns.IsSubDomain(anc, name)
 }
 
-// valIsProperAncestor reports whether anc is an ancestor of name other
+// isProperAncestor reports whether anc is an ancestor of name other
 // than name itself.
-func valIsProperAncestor(anc, name string) bool {
+func isProperAncestor(anc, name string) bool {
 	return dns.IsSubDomain(anc, name) && !strings.EqualFold(anc, name)
 }
 
-// valCommonAncestor returns the longest common ancestor of a and b.
-func valCommonAncestor(a, b string) string {
-	return valSuffix(a, dns.CompareDomainName(a, b))
+// commonAncestor returns the longest common ancestor of a and b.
+func commonAncestor(a, b string) string {
+	return suffix(a, dns.CompareDomainName(a, b))
 }
 
-// valSigLabels is the label count of an owner name as RRSIG Labels counts
+// sigLabels is the label count of an owner name as RRSIG Labels counts
 // it (RFC 4034 3.1.3): without the root and without a leading "*".
-func valSigLabels(owner string) int {
+func sigLabels(owner string) int {
 	n := dns.CountLabel(owner)
 	if strings.HasPrefix(owner, "*.") {
 		n--
@@ -70,17 +70,17 @@ func valSigLabels(owner string) int {
 	return n
 }
 
-// valWildcard returns the wildcard name "*.name".
-func valWildcard(name string) string {
+// wildcard returns the wildcard name "*.name".
+func wildcard(name string) string {
 	if name == "." {
 		return "*."
 	}
 	return "*." + name
 }
 
-// valWireLabels returns the labels of name as lowercase octets, leftmost
+// wireLabels returns the labels of name as lowercase octets, leftmost
 // first. ok is false for a name that does not pack.
-func valWireLabels(name string) (labels [][]byte, ok bool) {
+func wireLabels(name string) (labels [][]byte, ok bool) {
 	var buf [256]byte
 	off, err := dns.PackDomainName(dns.Fqdn(name), buf[:], 0, nil, false)
 	if err != nil {
@@ -98,13 +98,13 @@ func valWireLabels(name string) (labels [][]byte, ok bool) {
 	return labels, true
 }
 
-// valCompare orders a and b canonically (RFC 4034 6.1): label by label
+// compare orders a and b canonically (RFC 4034 6.1): label by label
 // from the right, each label as lowercase octets, a shorter name first.
 // ok is false when a name does not pack; callers treat that as "no
 // proof", never as equality.
-func valCompare(a, b string) (cmp int, ok bool) {
-	la, oka := valWireLabels(a)
-	lb, okb := valWireLabels(b)
+func compare(a, b string) (cmp int, ok bool) {
+	la, oka := wireLabels(a)
+	lb, okb := wireLabels(b)
 	if !oka || !okb {
 		return 0, false
 	}
@@ -122,8 +122,8 @@ func valCompare(a, b string) (cmp int, ok bool) {
 	return 0, true
 }
 
-// valLess reports a < b canonically; false when either name is unusable.
-func valLess(a, b string) bool {
-	c, ok := valCompare(a, b)
+// less reports a < b canonically; false when either name is unusable.
+func less(a, b string) bool {
+	c, ok := compare(a, b)
 	return ok && c < 0
 }

@@ -1,4 +1,4 @@
-package resolver
+package dnssec
 
 import (
 	"bytes"
@@ -17,44 +17,44 @@ import (
 // are verified, so padding a response with extra proofs costs the
 // attacker bytes, not us signatures.
 
-// valMaxNSEC3Iterations is the iteration count above which NSEC3 proofs
+// MaxNSEC3Iterations is the iteration count above which NSEC3 proofs
 // are treated as Insecure (RFC 9276 3.2, the limit common validators
 // adopted). The count is checked before any hashing, and only after the
 // NSEC3 record's signature has been verified.
-const valMaxNSEC3Iterations = 150
+const MaxNSEC3Iterations = 150
 
-// valNSEC is one NSEC record of a proof.
-type valNSEC struct {
-	set   *valSet
+// nsecRec is one NSEC record of a proof.
+type nsecRec struct {
+	set   *rrset
 	owner string
 	next  string
 	types []uint16
 }
 
-func (n *valNSEC) has(t uint16) bool { return valHasType(n.types, t) }
+func (n *nsecRec) has(t uint16) bool { return hasType(n.types, t) }
 
 // blocks reports whether n sits at a delegation point or a DNAME above
 // name: such an NSEC belongs to the parent side of a cut (or to a
 // redirection) and proves nothing about names below it (RFC 6840 4.1,
 // 4.3).
-func (n *valNSEC) blocks(name string) bool {
-	return valIsProperAncestor(n.owner, name) && ((n.has(dns.TypeNS) && !n.has(dns.TypeSOA)) || n.has(dns.TypeDNAME))
+func (n *nsecRec) blocks(name string) bool {
+	return isProperAncestor(n.owner, name) && ((n.has(dns.TypeNS) && !n.has(dns.TypeSOA)) || n.has(dns.TypeDNAME))
 }
 
-// valNSEC3 is one NSEC3 record of a proof, hashes decoded.
-type valNSEC3 struct {
-	set  *valSet
+// nsec3Rec is one NSEC3 record of a proof, hashes decoded.
+type nsec3Rec struct {
+	set  *rrset
 	rr   *dns.NSEC3
 	hash []byte
 	next []byte
 }
 
-func (n *valNSEC3) has(t uint16) bool { return valHasType(n.rr.TypeBitMap, t) }
-func (n *valNSEC3) optOut() bool      { return n.rr.Flags&1 != 0 }
+func (n *nsec3Rec) has(t uint16) bool { return hasType(n.rr.TypeBitMap, t) }
+func (n *nsec3Rec) optOut() bool      { return n.rr.Flags&1 != 0 }
 
 // covers reports whether h falls strictly between the owner hash and the
 // next hash, with the last record of the chain wrapping around.
-func (n *valNSEC3) covers(h []byte) bool {
+func (n *nsec3Rec) covers(h []byte) bool {
 	lo, hi := bytes.Compare(n.hash, h), bytes.Compare(h, n.next)
 	if bytes.Compare(n.hash, n.next) < 0 {
 		return lo < 0 && hi < 0
@@ -62,7 +62,7 @@ func (n *valNSEC3) covers(h []byte) bool {
 	return lo < 0 || hi < 0
 }
 
-func valHasType(types []uint16, t uint16) bool {
+func hasType(types []uint16, t uint16) bool {
 	for _, x := range types {
 		if x == t {
 			return true
@@ -71,24 +71,24 @@ func valHasType(types []uint16, t uint16) bool {
 	return false
 }
 
-var valBase32 = base32.HexEncoding.WithPadding(base32.NoPadding)
+var base32Hex = base32.HexEncoding.WithPadding(base32.NoPadding)
 
-// valProof is a denial being checked: the NSEC or NSEC3 records of one
+// proof is a denial being checked: the NSEC or NSEC3 records of one
 // zone from an authority section, the zone's keys, and what was used.
-type valProof struct {
-	l     *valLookup
+type proof struct {
+	l     *lookup
 	zone  string
-	z     *valZone
+	z     *zoneState
 	sec   Security
 	ttl   uint32
 	why   string
-	nsec  []*valNSEC
-	nsec3 []*valNSEC3
+	nsec  []*nsecRec
+	nsec3 []*nsec3Rec
 	// NSEC3 parameters (RFC 5155 8.2: all records of a proof share them).
 	iter   uint16
 	salt   []byte
 	hashes map[string][]byte
-	used   []*valSet
+	used   []*rrset
 }
 
 // proof gathers the denial in msg that applies to name (for a DS
@@ -98,17 +98,17 @@ type valProof struct {
 //
 // signed, when not "", is the zone already known to be secure for name
 // (a wildcard answer's signer): then a missing proof is Bogus at once.
-func (l *valLookup) proof(msg *dns.Msg, name string, qtype uint16, signed string, o keysOpt) (*valProof, error) {
+func (l *lookup) proof(msg *dns.Msg, name string, qtype uint16, signed string, o keysOpt) (*proof, error) {
 	above := qtype == dns.TypeDS && name != "."
-	sets := valGroup(msg.Ns)
+	sets := group(msg.Ns)
 	zone := ""
 	for _, s := range sets {
 		if s.rrtype != dns.TypeNSEC && s.rrtype != dns.TypeNSEC3 {
 			continue
 		}
 		for _, sig := range s.sigs {
-			sn := valLower(sig.SignerName)
-			if !valIsAncestor(sn, name) || (above && sn == name) || !valIsAncestor(sn, s.name) {
+			sn := lower(sig.SignerName)
+			if !isAncestor(sn, name) || (above && sn == name) || !isAncestor(sn, s.name) {
 				continue
 			}
 			if zone == "" || dns.CountLabel(sn) > dns.CountLabel(zone) {
@@ -116,58 +116,58 @@ func (l *valLookup) proof(msg *dns.Msg, name string, qtype uint16, signed string
 			}
 		}
 	}
-	negTTL := valNegTTL(sets, zone)
+	negTTL := soaNegTTL(sets, zone)
 	if zone == "" && signed != "" {
-		return nil, valBogus(dns.ExtendedErrorCodeNSECMissing, "no signed NSEC or NSEC3 proves the wildcard expansion at %s in zone %s", name, signed)
+		return nil, bogus(dns.ExtendedErrorCodeNSECMissing, "no signed NSEC or NSEC3 proves the wildcard expansion at %s in zone %s", name, signed)
 	}
 	if zone == "" {
 		at := name
 		if above {
-			at = valParent(name)
+			at = parent(name)
 		}
 		z, err := l.walk(at)
 		if err != nil {
 			return nil, err
 		}
-		if z.status == valInsecure {
-			return &valProof{sec: Insecure, zone: z.name, ttl: valNegTTL(sets, ""), why: "denial in an insecure zone"}, nil
+		if z.status == statusInsecure {
+			return &proof{sec: Insecure, zone: z.name, ttl: soaNegTTL(sets, ""), why: "denial in an insecure zone"}, nil
 		}
-		return nil, valBogus(dns.ExtendedErrorCodeNSECMissing, "no signed NSEC or NSEC3 proves the denial of %s %s, but zone %s is signed", name, dns.TypeToString[qtype], z.name)
+		return nil, bogus(dns.ExtendedErrorCodeNSECMissing, "no signed NSEC or NSEC3 proves the denial of %s %s, but zone %s is signed", name, dns.TypeToString[qtype], z.name)
 	}
 	z, err := l.keys(zone, o)
 	if err != nil {
 		return nil, err
 	}
-	p := &valProof{l: l, zone: zone, z: z, sec: Secure, ttl: negTTL, hashes: map[string][]byte{}}
+	p := &proof{l: l, zone: zone, z: z, sec: Secure, ttl: negTTL, hashes: map[string][]byte{}}
 	switch z.status {
-	case valInsecure:
+	case statusInsecure:
 		p.sec, p.why = Insecure, "denial signed by insecure zone "+zone
 		return p, nil
-	case valSecure:
+	case statusSecure:
 	default:
-		return nil, valBogus(dns.ExtendedErrorCodeDNSBogus, "denial signer %s is not a zone apex", zone)
+		return nil, bogus(dns.ExtendedErrorCodeDNSBogus, "denial signer %s is not a zone apex", zone)
 	}
 	params := false
 	for _, s := range sets {
-		if len(s.rrs) != 1 || !valSignedBy(s, zone) {
+		if len(s.rrs) != 1 || !signedBy(s, zone) {
 			continue
 		}
 		switch rr := s.rrs[0].(type) {
 		case *dns.NSEC:
-			if valIsAncestor(zone, s.name) {
-				p.nsec = append(p.nsec, &valNSEC{set: s, owner: s.name, next: valLower(rr.NextDomain), types: rr.TypeBitMap})
+			if isAncestor(zone, s.name) {
+				p.nsec = append(p.nsec, &nsecRec{set: s, owner: s.name, next: lower(rr.NextDomain), types: rr.TypeBitMap})
 			}
 		case *dns.NSEC3:
 			// RFC 5155 8.2: ignore unknown hash algorithms and flags.
-			if rr.Hash != dns.SHA1 || rr.Flags&^1 != 0 || valParent(s.name) != zone {
+			if rr.Hash != dns.SHA1 || rr.Flags&^1 != 0 || parent(s.name) != zone {
 				continue
 			}
 			salt, err := hex.DecodeString(rr.Salt)
 			if rr.Salt == "-" || rr.Salt == "" {
 				salt, err = nil, nil
 			}
-			owner, err1 := valBase32.DecodeString(strings.ToUpper(strings.SplitN(s.name, ".", 2)[0]))
-			next, err2 := valBase32.DecodeString(strings.ToUpper(rr.NextDomain))
+			owner, err1 := base32Hex.DecodeString(strings.ToUpper(strings.SplitN(s.name, ".", 2)[0]))
+			next, err2 := base32Hex.DecodeString(strings.ToUpper(rr.NextDomain))
 			if err != nil || err1 != nil || err2 != nil || len(owner) != sha1.Size || len(next) != sha1.Size {
 				continue
 			}
@@ -176,10 +176,10 @@ func (l *valLookup) proof(msg *dns.Msg, name string, qtype uint16, signed string
 			} else if rr.Iterations != p.iter || !bytes.Equal(salt, p.salt) {
 				continue
 			}
-			p.nsec3 = append(p.nsec3, &valNSEC3{set: s, rr: rr, hash: owner, next: next})
+			p.nsec3 = append(p.nsec3, &nsec3Rec{set: s, rr: rr, hash: owner, next: next})
 		}
 	}
-	if len(p.nsec) == 0 && len(p.nsec3) > 0 && p.iter > valMaxNSEC3Iterations {
+	if len(p.nsec) == 0 && len(p.nsec3) > 0 && p.iter > MaxNSEC3Iterations {
 		// RFC 9276 3.2: validate the record, then call it insecure
 		// without hashing anything.
 		p.use(p.nsec3[0].set)
@@ -187,47 +187,47 @@ func (l *valLookup) proof(msg *dns.Msg, name string, qtype uint16, signed string
 			return nil, err
 		}
 		p.sec = Insecure
-		p.why = fmt.Sprintf("NSEC3 iterations %d exceed %d (RFC 9276)", p.iter, valMaxNSEC3Iterations)
+		p.why = fmt.Sprintf("NSEC3 iterations %d exceed %d (RFC 9276)", p.iter, MaxNSEC3Iterations)
 	}
 	return p, nil
 }
 
-// valSignedBy reports whether one of the RRSIGs of s names signer.
-func valSignedBy(s *valSet, signer string) bool {
+// signedBy reports whether one of the RRSIGs of s names signer.
+func signedBy(s *rrset, signer string) bool {
 	for _, sig := range s.sigs {
-		if valLower(sig.SignerName) == signer {
+		if lower(sig.SignerName) == signer {
 			return true
 		}
 	}
 	return false
 }
 
-// valNegTTL returns the negative-caching TTL (RFC 2308 5): the smaller
+// soaNegTTL returns the negative-caching TTL (RFC 2308 5): the smaller
 // of the SOA's TTL and its MINIMUM field, from the SOA of zone (any SOA
 // when zone is ""). Without an SOA it is 0: do not cache.
-func valNegTTL(sets []*valSet, zone string) uint32 {
+func soaNegTTL(sets []*rrset, zone string) uint32 {
 	for _, s := range sets {
 		if s.rrtype != dns.TypeSOA || (zone != "" && s.name != zone) {
 			continue
 		}
 		for _, rr := range s.rrs {
 			if soa, ok := rr.(*dns.SOA); ok {
-				return min(soa.Hdr.Ttl, soa.Minttl, valMaxTTL)
+				return min(soa.Hdr.Ttl, soa.Minttl, maxTTL)
 			}
 		}
 	}
 	return 0
 }
 
-func (p *valProof) use(sets ...*valSet) {
+func (p *proof) use(sets ...*rrset) {
 	for _, s := range sets {
-		if !valContainsSet(p.used, s) {
+		if !containsSet(p.used, s) {
 			p.used = append(p.used, s)
 		}
 	}
 }
 
-func valContainsSet(list []*valSet, s *valSet) bool {
+func containsSet(list []*rrset, s *rrset) bool {
 	for _, x := range list {
 		if x == s {
 			return true
@@ -237,7 +237,7 @@ func valContainsSet(list []*valSet, s *valSet) bool {
 }
 
 // verifyUsed verifies the records the proof relies on.
-func (p *valProof) verifyUsed() error {
+func (p *proof) verifyUsed() error {
 	for _, s := range p.used {
 		r, err := p.l.verifyWithKeys(s, p.z)
 		if err != nil {
@@ -251,7 +251,7 @@ func (p *valProof) verifyUsed() error {
 // done verifies what was used; an opt-out proof (RFC 5155 6, 8.6) then
 // makes the answer Insecure: it proves nothing about unsigned
 // delegations inside its span.
-func (p *valProof) done(optOut bool) error {
+func (p *proof) done(optOut bool) error {
 	if err := p.verifyUsed(); err != nil {
 		return err
 	}
@@ -261,11 +261,11 @@ func (p *valProof) done(optOut bool) error {
 	return nil
 }
 
-func (p *valProof) fail(format string, args ...any) error {
-	return valBogus(dns.ExtendedErrorCodeNSECMissing, format, args...)
+func (p *proof) fail(format string, args ...any) error {
+	return bogus(dns.ExtendedErrorCodeNSECMissing, format, args...)
 }
 
-func (p *valProof) exactNSEC(name string) *valNSEC {
+func (p *proof) exactNSEC(name string) *nsecRec {
 	for _, n := range p.nsec {
 		if n.owner == name {
 			return n
@@ -279,20 +279,20 @@ func (p *valProof) exactNSEC(name string) *valNSEC {
 // its next name is not below name, which would make name an empty
 // non-terminal. With ent it returns such an empty non-terminal proof
 // instead.
-func (p *valProof) coverNSEC(name string, ent bool) *valNSEC {
+func (p *proof) coverNSEC(name string, ent bool) *nsecRec {
 	for _, n := range p.nsec {
-		if n.blocks(name) || !valLess(n.owner, name) {
+		if n.blocks(name) || !less(n.owner, name) {
 			continue
 		}
-		inside := valLess(name, n.next)
-		if !valLess(n.owner, n.next) {
+		inside := less(name, n.next)
+		if !less(n.owner, n.next) {
 			// Last NSEC of the zone: its next name is the apex.
-			inside = valIsAncestor(n.next, name)
+			inside = isAncestor(n.next, name)
 		}
 		if !inside {
 			continue
 		}
-		if below := valIsProperAncestor(name, n.next); below == ent {
+		if below := isProperAncestor(name, n.next); below == ent {
 			return n
 		}
 	}
@@ -302,20 +302,20 @@ func (p *valProof) coverNSEC(name string, ent bool) *valNSEC {
 // closestEncloserNSEC derives the closest encloser of a name proved
 // absent by n (RFC 4035 5.4): the longer of its common ancestors with
 // the owner and the next name.
-func (p *valProof) closestEncloserNSEC(name string, n *valNSEC) string {
-	ce := valCommonAncestor(name, n.owner)
-	if c := valCommonAncestor(name, n.next); dns.CountLabel(c) > dns.CountLabel(ce) {
+func (p *proof) closestEncloserNSEC(name string, n *nsecRec) string {
+	ce := commonAncestor(name, n.owner)
+	if c := commonAncestor(name, n.next); dns.CountLabel(c) > dns.CountLabel(ce) {
 		ce = c
 	}
-	if !valIsAncestor(p.zone, ce) {
+	if !isAncestor(p.zone, ce) {
 		ce = p.zone
 	}
 	return ce
 }
 
 // hash returns the NSEC3 hash of name (RFC 5155 5), counted against the
-// lookup's MaxNSEC3Hashes.
-func (p *valProof) hash(name string) ([]byte, error) {
+// lookup's Limits.NSEC3Hashes.
+func (p *proof) hash(name string) ([]byte, error) {
 	if h, ok := p.hashes[name]; ok {
 		return h, nil
 	}
@@ -323,7 +323,7 @@ func (p *valProof) hash(name string) ([]byte, error) {
 		return nil, err
 	}
 	var buf [256]byte
-	off, err := dns.PackDomainName(valLower(name), buf[:], 0, nil, false)
+	off, err := dns.PackDomainName(lower(name), buf[:], 0, nil, false)
 	if err != nil {
 		return nil, p.fail("cannot hash %s", name)
 	}
@@ -341,7 +341,7 @@ func (p *valProof) hash(name string) ([]byte, error) {
 	return h, nil
 }
 
-func (p *valProof) match3(h []byte) *valNSEC3 {
+func (p *proof) match3(h []byte) *nsec3Rec {
 	for _, n := range p.nsec3 {
 		if bytes.Equal(n.hash, h) {
 			return n
@@ -350,7 +350,7 @@ func (p *valProof) match3(h []byte) *valNSEC3 {
 	return nil
 }
 
-func (p *valProof) cover3(h []byte) *valNSEC3 {
+func (p *proof) cover3(h []byte) *nsec3Rec {
 	for _, n := range p.nsec3 {
 		if n.covers(h) {
 			return n
@@ -362,9 +362,9 @@ func (p *valProof) cover3(h []byte) *valNSEC3 {
 // closestEncloser3 is the closest encloser proof of RFC 5155 8.3: the
 // closest ancestor of name with a matching NSEC3, and an NSEC3 covering
 // the next closer name. nc is "" when name itself matches.
-func (p *valProof) closestEncloser3(name string) (ce, nc string, ceRec, ncRec *valNSEC3, err error) {
-	for sname := name; ; sname = valParent(sname) {
-		if !valIsAncestor(p.zone, sname) {
+func (p *proof) closestEncloser3(name string) (ce, nc string, ceRec, ncRec *nsec3Rec, err error) {
+	for sname := name; ; sname = parent(sname) {
+		if !isAncestor(p.zone, sname) {
 			return "", "", nil, nil, p.fail("no NSEC3 closest encloser for %s in %s", name, p.zone)
 		}
 		h, err := p.hash(sname)
@@ -393,13 +393,13 @@ func (p *valProof) closestEncloser3(name string) (ce, nc string, ceRec, ncRec *v
 	// RFC 5155 8.3, RFC 6840 4.1 and 4.3: a delegation point or a DNAME
 	// cannot be the closest encloser of a name the zone itself denies.
 	if ceRec.has(dns.TypeDNAME) || (ceRec.has(dns.TypeNS) && !ceRec.has(dns.TypeSOA)) {
-		return "", "", nil, nil, valBogus(dns.ExtendedErrorCodeDNSBogus, "NSEC3 closest encloser %s of %s is a delegation or DNAME", ce, name)
+		return "", "", nil, nil, bogus(dns.ExtendedErrorCodeDNSBogus, "NSEC3 closest encloser %s of %s is a delegation or DNAME", ce, name)
 	}
 	return ce, nc, ceRec, ncRec, nil
 }
 
 // nxdomain proves that name does not exist (RFC 4035 5.4, RFC 5155 8.4).
-func (p *valProof) nxdomain(name string) error {
+func (p *proof) nxdomain(name string) error {
 	if p.sec != Secure {
 		return nil
 	}
@@ -408,9 +408,9 @@ func (p *valProof) nxdomain(name string) error {
 		if c == nil {
 			return p.fail("no NSEC proves that %s does not exist", name)
 		}
-		w := valWildcard(p.closestEncloserNSEC(name, c))
+		w := wildcard(p.closestEncloserNSEC(name, c))
 		if p.exactNSEC(w) != nil {
-			return valBogus(dns.ExtendedErrorCodeDNSBogus, "NXDOMAIN for %s, but wildcard %s exists", name, w)
+			return bogus(dns.ExtendedErrorCodeDNSBogus, "NXDOMAIN for %s, but wildcard %s exists", name, w)
 		}
 		wc := p.coverNSEC(w, false)
 		if wc == nil {
@@ -424,7 +424,7 @@ func (p *valProof) nxdomain(name string) error {
 		return err
 	}
 	if nc == "" {
-		return valBogus(dns.ExtendedErrorCodeDNSBogus, "NXDOMAIN for %s, but an NSEC3 matches it", name)
+		return bogus(dns.ExtendedErrorCodeDNSBogus, "NXDOMAIN for %s, but an NSEC3 matches it", name)
 	}
 	p.use(ceRec.set, ncRec.set)
 	if ncRec.optOut() {
@@ -433,7 +433,7 @@ func (p *valProof) nxdomain(name string) error {
 		// does not mention opt-out, see the interop expectations).
 		return p.done(true)
 	}
-	h, err := p.hash(valWildcard(ce))
+	h, err := p.hash(wildcard(ce))
 	if err != nil {
 		return err
 	}
@@ -449,7 +449,7 @@ func (p *valProof) nxdomain(name string) error {
 // answer to qtype: the type and CNAME absent; for DS the record must be
 // from the parent side (SOA absent), for any other type not from the
 // parent side of a delegation (RFC 6840 4.1, RFC 5155 8.5, 8.6).
-func valTypesDeny(name string, qtype uint16, has func(uint16) bool) string {
+func typesDeny(name string, qtype uint16, has func(uint16) bool) string {
 	switch {
 	case has(qtype):
 		return fmt.Sprintf("the denial's bitmap at %s lists %s", name, dns.TypeToString[qtype])
@@ -466,14 +466,14 @@ func valTypesDeny(name string, qtype uint16, has func(uint16) bool) string {
 // nodata proves that name exists without records of qtype (RFC 4035
 // 5.4, RFC 5155 8.5 to 8.7), including at an empty non-terminal and by
 // a wildcard that lacks the type.
-func (p *valProof) nodata(name string, qtype uint16) error {
+func (p *proof) nodata(name string, qtype uint16) error {
 	if p.sec != Secure {
 		return nil
 	}
 	if len(p.nsec) > 0 {
 		if m := p.exactNSEC(name); m != nil {
-			if why := valTypesDeny(name, qtype, m.has); why != "" {
-				return valBogus(dns.ExtendedErrorCodeDNSBogus, "%s", why)
+			if why := typesDeny(name, qtype, m.has); why != "" {
+				return bogus(dns.ExtendedErrorCodeDNSBogus, "%s", why)
 			}
 			p.use(m.set)
 			return p.done(false)
@@ -483,8 +483,8 @@ func (p *valProof) nodata(name string, qtype uint16) error {
 			return p.done(false)
 		}
 		if c := p.coverNSEC(name, false); c != nil {
-			w := valWildcard(p.closestEncloserNSEC(name, c))
-			if m := p.exactNSEC(w); m != nil && valTypesDeny(w, qtype, m.has) == "" {
+			w := wildcard(p.closestEncloserNSEC(name, c))
+			if m := p.exactNSEC(w); m != nil && typesDeny(w, qtype, m.has) == "" {
 				p.use(c.set, m.set)
 				return p.done(false)
 			}
@@ -496,8 +496,8 @@ func (p *valProof) nodata(name string, qtype uint16) error {
 		return err
 	}
 	if m := p.match3(h); m != nil {
-		if why := valTypesDeny(name, qtype, m.has); why != "" {
-			return valBogus(dns.ExtendedErrorCodeDNSBogus, "%s", why)
+		if why := typesDeny(name, qtype, m.has); why != "" {
+			return bogus(dns.ExtendedErrorCodeDNSBogus, "%s", why)
 		}
 		p.use(m.set)
 		return p.done(false)
@@ -512,11 +512,11 @@ func (p *valProof) nodata(name string, qtype uint16) error {
 		// unsigned delegations): no provable answer, Insecure.
 		return p.done(true)
 	}
-	h, err = p.hash(valWildcard(ce))
+	h, err = p.hash(wildcard(ce))
 	if err != nil {
 		return err
 	}
-	if m := p.match3(h); m != nil && valTypesDeny(valWildcard(ce), qtype, m.has) == "" {
+	if m := p.match3(h); m != nil && typesDeny(wildcard(ce), qtype, m.has) == "" {
 		p.use(m.set)
 		return p.done(false)
 	}
@@ -526,30 +526,30 @@ func (p *valProof) nodata(name string, qtype uint16) error {
 // dsStatus reads a proof of DS absence at name from the parent zone:
 // an insecure delegation, a name that is not a cut, or a name that does
 // not exist.
-func (p *valProof) dsStatus(name string) (valStatus, error) {
+func (p *proof) dsStatus(name string) (status, error) {
 	if len(p.nsec) > 0 {
 		if m := p.exactNSEC(name); m != nil {
-			var st valStatus
+			var st status
 			switch {
 			case m.has(dns.TypeDS):
-				return 0, valBogus(dns.ExtendedErrorCodeDNSBogus, "NSEC at %s lists a DS the answer did not contain", name)
+				return 0, bogus(dns.ExtendedErrorCodeDNSBogus, "NSEC at %s lists a DS the answer did not contain", name)
 			case m.has(dns.TypeSOA):
-				return 0, valBogus(dns.ExtendedErrorCodeDNSBogus, "the DS denial for %s comes from the child zone", name)
+				return 0, bogus(dns.ExtendedErrorCodeDNSBogus, "the DS denial for %s comes from the child zone", name)
 			case m.has(dns.TypeNS):
-				st = valInsecure
+				st = statusInsecure
 			default:
-				st = valNotCut
+				st = statusNotCut
 			}
 			p.use(m.set)
 			return st, p.done(false)
 		}
 		if e := p.coverNSEC(name, true); e != nil {
 			p.use(e.set)
-			return valNotCut, p.done(false)
+			return statusNotCut, p.done(false)
 		}
 		if c := p.coverNSEC(name, false); c != nil {
 			p.use(c.set)
-			return valNoName, p.done(false)
+			return statusNoName, p.done(false)
 		}
 		return 0, p.fail("no NSEC proves the absence of a DS at %s", name)
 	}
@@ -558,16 +558,16 @@ func (p *valProof) dsStatus(name string) (valStatus, error) {
 		return 0, err
 	}
 	if m := p.match3(h); m != nil {
-		var st valStatus
+		var st status
 		switch {
 		case m.has(dns.TypeDS):
-			return 0, valBogus(dns.ExtendedErrorCodeDNSBogus, "NSEC3 for %s lists a DS the answer did not contain", name)
+			return 0, bogus(dns.ExtendedErrorCodeDNSBogus, "NSEC3 for %s lists a DS the answer did not contain", name)
 		case m.has(dns.TypeSOA):
-			return 0, valBogus(dns.ExtendedErrorCodeDNSBogus, "the DS denial for %s comes from the child zone", name)
+			return 0, bogus(dns.ExtendedErrorCodeDNSBogus, "the DS denial for %s comes from the child zone", name)
 		case m.has(dns.TypeNS):
-			st = valInsecure
+			st = statusInsecure
 		default:
-			st = valNotCut
+			st = statusNotCut
 		}
 		p.use(m.set)
 		return st, p.done(false)
@@ -579,19 +579,19 @@ func (p *valProof) dsStatus(name string) (valStatus, error) {
 	p.use(ceRec.set, ncRec.set)
 	if ncRec.optOut() {
 		// RFC 5155 6: an opt-out span may hide an unsigned delegation.
-		return valInsecure, p.done(false)
+		return statusInsecure, p.done(false)
 	}
-	return valNoName, p.done(false)
+	return statusNoName, p.done(false)
 }
 
 // wildcardAnswer proves that a wildcard expansion at name, whose closest
 // encloser ce the RRSIG Labels field gave, was legitimate: the next
 // closer name does not exist (RFC 4035 5.3.4, RFC 5155 8.8).
-func (p *valProof) wildcardAnswer(name, ce string) error {
+func (p *proof) wildcardAnswer(name, ce string) error {
 	if p.sec != Secure {
 		return nil
 	}
-	nc := valSuffix(name, dns.CountLabel(ce)+1)
+	nc := suffix(name, dns.CountLabel(ce)+1)
 	if len(p.nsec) > 0 {
 		if c := p.coverNSEC(nc, false); c != nil {
 			p.use(c.set)

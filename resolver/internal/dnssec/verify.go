@@ -1,4 +1,4 @@
-package resolver
+package dnssec
 
 import (
 	"bytes"
@@ -16,13 +16,13 @@ import (
 // of a message, and the bounded verification of one RRset against the
 // validated keys of its zone (RFC 4035 5.3).
 
-// valAlgSupported reports whether RRSIGs and DNSKEYs of algorithm alg are
+// algSupported reports whether RRSIGs and DNSKEYs of algorithm alg are
 // validated. RFC 8624 3.1 keeps RSASHA1 (5) and RSASHA1-NSEC3-SHA1 (7) as
 // MUST-validate; 8 and 13 are MUST, 10, 14 and 15 are validated because
 // miekg/dns verifies them. Ed448 (16) is not: miekg/dns returns ErrAlg for
 // it, so a zone signed only with Ed448 is Insecure (RFC 4035 5.2), never
 // Bogus. DSA (3, 6), GOST (12) and unassigned numbers are unsupported.
-func valAlgSupported(alg uint8) bool {
+func algSupported(alg uint8) bool {
 	switch alg {
 	case dns.RSASHA1, dns.RSASHA1NSEC3SHA1, dns.RSASHA256, dns.RSASHA512,
 		dns.ECDSAP256SHA256, dns.ECDSAP384SHA384, dns.ED25519:
@@ -31,9 +31,9 @@ func valAlgSupported(alg uint8) bool {
 	return false
 }
 
-// valDigestSupported reports whether DS digest type t is computed: SHA-1
+// digestSupported reports whether DS digest type t is computed: SHA-1
 // (1), SHA-256 (2) and SHA-384 (4) (RFC 4034, 4509, 6605).
-func valDigestSupported(t uint8) bool {
+func digestSupported(t uint8) bool {
 	switch t {
 	case dns.SHA1, dns.SHA256, dns.SHA384:
 		return true
@@ -41,8 +41,8 @@ func valDigestSupported(t uint8) bool {
 	return false
 }
 
-// valIsRSA reports whether alg is an RSA algorithm.
-func valIsRSA(alg uint8) bool {
+// isRSA reports whether alg is an RSA algorithm.
+func isRSA(alg uint8) bool {
 	switch alg {
 	case dns.RSASHA1, dns.RSASHA1NSEC3SHA1, dns.RSASHA256, dns.RSASHA512:
 		return true
@@ -50,15 +50,15 @@ func valIsRSA(alg uint8) bool {
 	return false
 }
 
-// valMinRSABits is the smallest RSA modulus crypto/rsa verifies with
+// minRSABits is the smallest RSA modulus crypto/rsa verifies with
 // (Go 1.24 and later refuse smaller keys unless GODEBUG=rsa1024min=0).
 // A key below it cannot be used, which validators treat like an
 // unsupported algorithm.
-const valMinRSABits = 1024
+const minRSABits = 1024
 
-// valRSABits returns the modulus size in bits of an RSA DNSKEY (RFC 3110
+// rsaBits returns the modulus size in bits of an RSA DNSKEY (RFC 3110
 // 2), or 0 when the key does not parse.
-func valRSABits(k *dns.DNSKEY) int {
+func rsaBits(k *dns.DNSKEY) int {
 	buf, err := base64.StdEncoding.DecodeString(k.PublicKey)
 	if err != nil || len(buf) < 3 {
 		return 0
@@ -81,43 +81,43 @@ func valRSABits(k *dns.DNSKEY) int {
 	return bits
 }
 
-// valKeyUnusable reports why a key of a supported algorithm cannot be
+// keyUnusable reports why a key of a supported algorithm cannot be
 // used, or "" when it can.
-func valKeyUnusable(k *dns.DNSKEY) string {
-	if valIsRSA(k.Algorithm) {
-		if bits := valRSABits(k); bits < valMinRSABits {
-			return fmt.Sprintf("RSA key %d of %s has %d bits, fewer than %d", k.KeyTag(), k.Hdr.Name, bits, valMinRSABits)
+func keyUnusable(k *dns.DNSKEY) string {
+	if isRSA(k.Algorithm) {
+		if bits := rsaBits(k); bits < minRSABits {
+			return fmt.Sprintf("RSA key %d of %s has %d bits, fewer than %d", k.KeyTag(), k.Hdr.Name, bits, minRSABits)
 		}
 	}
 	return ""
 }
 
-// valZoneKey reports whether k may verify signatures at all: protocol 3,
+// zoneKey reports whether k may verify signatures at all: protocol 3,
 // the Zone Key bit set (RFC 4034 2.1.1) and not revoked (RFC 5011 2.1: a
 // revoked key is invalid for every purpose but its own revocation).
-func valZoneKey(k *dns.DNSKEY) bool {
+func zoneKey(k *dns.DNSKEY) bool {
 	return k.Protocol == 3 && k.Flags&dns.ZONE != 0 && k.Flags&dns.REVOKE == 0
 }
 
-// valSet is one RRset of a message section with the RRSIGs covering it.
+// rrset is one RRset of a message section with the RRSIGs covering it.
 // Owner names are lowercased copies; the message is never modified.
-type valSet struct {
+type rrset struct {
 	name   string
 	rrtype uint16
 	rrs    []dns.RR
 	sigs   []*dns.RRSIG
 }
 
-// valGroup splits a section into RRsets of class IN, attaching each
+// group splits a section into RRsets of class IN, attaching each
 // RRSIG to the RRset of its owner and Type Covered. RRSIGs that cover
 // nothing in the section are dropped. Order of first appearance is kept.
-func valGroup(section []dns.RR) []*valSet {
+func group(section []dns.RR) []*rrset {
 	type key struct {
 		name   string
 		rrtype uint16
 	}
-	var sets []*valSet
-	index := map[key]*valSet{}
+	var sets []*rrset
+	index := map[key]*rrset{}
 	var sigs []*dns.RRSIG
 	for _, rr := range section {
 		h := rr.Header()
@@ -132,11 +132,11 @@ func valGroup(section []dns.RR) []*valSet {
 			continue
 		}
 		c := dns.Copy(rr)
-		c.Header().Name = valLower(h.Name)
+		c.Header().Name = lower(h.Name)
 		k := key{c.Header().Name, h.Rrtype}
 		s := index[k]
 		if s == nil {
-			s = &valSet{name: k.name, rrtype: k.rrtype}
+			s = &rrset{name: k.name, rrtype: k.rrtype}
 			index[k] = s
 			sets = append(sets, s)
 		}
@@ -153,15 +153,15 @@ func valGroup(section []dns.RR) []*valSet {
 		}
 	}
 	for _, sig := range sigs {
-		if s := index[key{valLower(sig.Hdr.Name), sig.TypeCovered}]; s != nil {
+		if s := index[key{lower(sig.Hdr.Name), sig.TypeCovered}]; s != nil {
 			s.sigs = append(s.sigs, sig)
 		}
 	}
 	return sets
 }
 
-// valFind returns the RRset of type t owned by name, or nil.
-func valFind(sets []*valSet, name string, t uint16) *valSet {
+// find returns the RRset of type t owned by name, or nil.
+func find(sets []*rrset, name string, t uint16) *rrset {
 	for _, s := range sets {
 		if s.rrtype == t && s.name == name {
 			return s
@@ -170,23 +170,23 @@ func valFind(sets []*valSet, name string, t uint16) *valSet {
 	return nil
 }
 
-// valMinTTL returns the smallest TTL of rrs.
-func valMinTTL(rrs []dns.RR) uint32 {
-	ttl := uint32(valMaxTTL)
+// minTTL returns the smallest TTL of rrs.
+func minTTL(rrs []dns.RR) uint32 {
+	ttl := uint32(maxTTL)
 	for _, rr := range rrs {
 		ttl = min(ttl, rr.Header().Ttl)
 	}
 	return ttl
 }
 
-// valMaxTTL caps every TTL the validator hands out or caches: one day,
+// maxTTL caps every TTL the validator hands out or caches: one day,
 // as validating resolvers commonly cap key and answer TTLs.
-const valMaxTTL = 86400
+const maxTTL = 86400
 
-// valSigTime returns the inception and expiration of sig as times near
+// sigTime returns the inception and expiration of sig as times near
 // now, in serial number arithmetic (RFC 4034 3.1.5, RFC 1982): the 32-bit
 // fields wrap every 136 years.
-func valSigTime(sig *dns.RRSIG, now time.Time) (inception, expiration time.Time) {
+func sigTime(sig *dns.RRSIG, now time.Time) (inception, expiration time.Time) {
 	adj := func(v uint32) time.Time {
 		d := int64(int32(v - uint32(now.Unix())))
 		return now.Add(time.Duration(d) * time.Second)
@@ -194,8 +194,8 @@ func valSigTime(sig *dns.RRSIG, now time.Time) (inception, expiration time.Time)
 	return adj(sig.Inception), adj(sig.Expiration)
 }
 
-// valVerified is the outcome of validating one RRset.
-type valVerified struct {
+// rrsetResult is the outcome of validating one RRset.
+type rrsetResult struct {
 	sec Security
 	// ttl is the capped TTL (RFC 4035 5.3.3) in seconds.
 	ttl uint32
@@ -206,11 +206,11 @@ type valVerified struct {
 	wildcard string
 }
 
-// valCrypto runs the signature check itself. miekg/dns's Verify is only
+// verifyCrypto runs the signature check itself. miekg/dns's Verify is only
 // the cryptography plus a suffix test on the signer; callers check the
 // signer, labels and validity period first. A panic on hostile input
 // is turned into an error.
-func valCrypto(sig *dns.RRSIG, k *dns.DNSKEY, rrs []dns.RR) (err error) {
+func verifyCrypto(sig *dns.RRSIG, k *dns.DNSKEY, rrs []dns.RR) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("signature verification failed: %v", r)
@@ -220,11 +220,11 @@ func valCrypto(sig *dns.RRSIG, k *dns.DNSKEY, rrs []dns.RR) (err error) {
 }
 
 // verifyWithKeys validates set with the keys of the secure zone z, under
-// the KeyTrap limits (CVE-2023-50387): at most MaxSignatures RRSIGs are
-// tried, at most MaxKeysPerTag keys per RRSIG, and every verification
-// counts against the lookup's MaxVerifications.
-func (l *valLookup) verifyWithKeys(s *valSet, z *valZone) (valVerified, error) {
-	owner := valSigLabels(s.name)
+// the KeyTrap limits (CVE-2023-50387): at most Limits.Signatures RRSIGs are
+// tried, at most Limits.KeysPerTag keys per RRSIG, and every verification
+// counts against the lookup's Limits.Verifications.
+func (l *lookup) verifyWithKeys(s *rrset, z *zoneState) (rrsetResult, error) {
+	owner := sigLabels(s.name)
 	var (
 		tried                                  int
 		expired, future, noKey, bad, labelsBad bool
@@ -232,10 +232,10 @@ func (l *valLookup) verifyWithKeys(s *valSet, z *valZone) (valVerified, error) {
 		lastErr                                error
 	)
 	for _, sig := range s.sigs {
-		if valLower(sig.SignerName) != z.name || sig.TypeCovered != s.rrtype {
+		if lower(sig.SignerName) != z.name || sig.TypeCovered != s.rrtype {
 			continue
 		}
-		if !valAlgSupported(sig.Algorithm) {
+		if !algSupported(sig.Algorithm) {
 			unsupported = true
 			continue
 		}
@@ -247,7 +247,7 @@ func (l *valLookup) verifyWithKeys(s *valSet, z *valZone) (valVerified, error) {
 		// The period is checked before any cryptography: RRSIG.Verify
 		// does not look at it (RFC 4035 5.3.1).
 		if !sig.ValidityPeriod(l.now) {
-			if _, exp := valSigTime(sig, l.now); l.now.After(exp) {
+			if _, exp := sigTime(sig, l.now); l.now.After(exp) {
 				expired = true
 			} else {
 				future = true
@@ -260,19 +260,19 @@ func (l *valLookup) verifyWithKeys(s *valSet, z *valZone) (valVerified, error) {
 			continue
 		}
 		if tried >= l.lim.sigs {
-			return valVerified{}, valBogus(dns.ExtendedErrorCodeDNSBogus,
+			return rrsetResult{}, bogus(dns.ExtendedErrorCodeDNSBogus,
 				"work limit: more than %d signatures tried for %s %s", l.lim.sigs, s.name, dns.TypeToString[s.rrtype])
 		}
 		tried++
 		if len(keys) > l.lim.keysPerTag {
-			return valVerified{}, valBogus(dns.ExtendedErrorCodeDNSBogus,
+			return rrsetResult{}, bogus(dns.ExtendedErrorCodeDNSBogus,
 				"work limit: %d keys of %s share key tag %d (more than %d)", len(keys), z.name, sig.KeyTag, l.lim.keysPerTag)
 		}
 		for _, k := range keys {
 			if err := l.spendVerification(); err != nil {
-				return valVerified{}, err
+				return rrsetResult{}, err
 			}
-			err := valCrypto(sig, k, s.rrs)
+			err := verifyCrypto(sig, k, s.rrs)
 			if err == nil {
 				return l.verified(s, sig, z.name), nil
 			}
@@ -282,43 +282,43 @@ func (l *valLookup) verifyWithKeys(s *valSet, z *valZone) (valVerified, error) {
 	what := s.name + " " + dns.TypeToString[s.rrtype]
 	switch {
 	case bad:
-		return valVerified{}, &Error{Kind: KindBogus, EDE: dns.ExtendedErrorCodeDNSBogus,
+		return rrsetResult{}, &Error{Kind: KindBogus, EDE: dns.ExtendedErrorCodeDNSBogus,
 			Reason: fmt.Sprintf("RRSIG over %s by %s does not verify", what, z.name), Err: lastErr}
 	case expired && !future:
-		return valVerified{}, valBogus(dns.ExtendedErrorCodeSignatureExpired, "RRSIG over %s by %s has expired", what, z.name)
+		return rrsetResult{}, bogus(dns.ExtendedErrorCodeSignatureExpired, "RRSIG over %s by %s has expired", what, z.name)
 	case future && !expired:
-		return valVerified{}, valBogus(dns.ExtendedErrorCodeSignatureNotYetValid, "RRSIG over %s by %s is not yet valid", what, z.name)
+		return rrsetResult{}, bogus(dns.ExtendedErrorCodeSignatureNotYetValid, "RRSIG over %s by %s is not yet valid", what, z.name)
 	case expired || future:
-		return valVerified{}, valBogus(dns.ExtendedErrorCodeDNSBogus, "no RRSIG over %s by %s is in its validity period", what, z.name)
+		return rrsetResult{}, bogus(dns.ExtendedErrorCodeDNSBogus, "no RRSIG over %s by %s is in its validity period", what, z.name)
 	case noKey:
-		return valVerified{}, valBogus(dns.ExtendedErrorCodeDNSKEYMissing, "no DNSKEY of %s matches the RRSIG over %s", z.name, what)
+		return rrsetResult{}, bogus(dns.ExtendedErrorCodeDNSKEYMissing, "no DNSKEY of %s matches the RRSIG over %s", z.name, what)
 	case labelsBad:
-		return valVerified{}, valBogus(dns.ExtendedErrorCodeDNSBogus, "RRSIG over %s has more labels than its owner", what)
+		return rrsetResult{}, bogus(dns.ExtendedErrorCodeDNSBogus, "RRSIG over %s has more labels than its owner", what)
 	case unsupported:
-		return valVerified{}, valBogus(dns.ExtendedErrorCodeRRSIGsMissing, "RRSIGs over %s use only unsupported algorithms in a zone validated with supported ones", what)
+		return rrsetResult{}, bogus(dns.ExtendedErrorCodeRRSIGsMissing, "RRSIGs over %s use only unsupported algorithms in a zone validated with supported ones", what)
 	}
-	return valVerified{}, valBogus(dns.ExtendedErrorCodeRRSIGsMissing, "no RRSIG by %s over %s", z.name, what)
+	return rrsetResult{}, bogus(dns.ExtendedErrorCodeRRSIGsMissing, "no RRSIG by %s over %s", z.name, what)
 }
 
 // verified builds the result of a good signature: the TTL capped as RFC
 // 4035 5.3.3 says (by the RRSIG's TTL, Original TTL and the time left
 // until expiration) and the wildcard closest encloser when Labels is
 // smaller than the owner's label count.
-func (l *valLookup) verified(s *valSet, sig *dns.RRSIG, zone string) valVerified {
-	ttl := min(valMinTTL(s.rrs), sig.Hdr.Ttl, sig.OrigTtl)
-	_, exp := valSigTime(sig, l.now)
+func (l *lookup) verified(s *rrset, sig *dns.RRSIG, zone string) rrsetResult {
+	ttl := min(minTTL(s.rrs), sig.Hdr.Ttl, sig.OrigTtl)
+	_, exp := sigTime(sig, l.now)
 	if left := exp.Sub(l.now) / time.Second; left < time.Duration(ttl) {
 		ttl = uint32(max(left, 0))
 	}
-	r := valVerified{sec: Secure, ttl: ttl, zone: zone}
-	if int(sig.Labels) < valSigLabels(s.name) {
-		r.wildcard = valSuffix(s.name, int(sig.Labels))
+	r := rrsetResult{sec: Secure, ttl: ttl, zone: zone}
+	if int(sig.Labels) < sigLabels(s.name) {
+		r.wildcard = suffix(s.name, int(sig.Labels))
 	}
 	return r
 }
 
-// valDSDigest returns the digest of a DS record as octets.
-func valDSDigest(ds *dns.DS) []byte {
+// dsDigest returns the digest of a DS record as octets.
+func dsDigest(ds *dns.DS) []byte {
 	b, err := hex.DecodeString(ds.Digest)
 	if err != nil {
 		return nil
@@ -326,9 +326,9 @@ func valDSDigest(ds *dns.DS) []byte {
 	return b
 }
 
-// valDSMatches reports whether ds is the digest of k (RFC 4034 5.1.4:
+// dsMatches reports whether ds is the digest of k (RFC 4034 5.1.4:
 // digest over the canonical owner name and the DNSKEY RDATA).
-func valDSMatches(ds *dns.DS, k *dns.DNSKEY) bool {
+func dsMatches(ds *dns.DS, k *dns.DNSKEY) bool {
 	if ds.KeyTag != k.KeyTag() || ds.Algorithm != k.Algorithm {
 		return false
 	}
@@ -336,15 +336,15 @@ func valDSMatches(ds *dns.DS, k *dns.DNSKEY) bool {
 	if kd == nil {
 		return false
 	}
-	want := valDSDigest(ds)
-	return len(want) > 0 && bytes.Equal(valDSDigest(kd), want)
+	want := dsDigest(ds)
+	return len(want) > 0 && bytes.Equal(dsDigest(kd), want)
 }
 
-// valUsableDS filters a DS set down to what can be checked: supported
+// usableDS filters a DS set down to what can be checked: supported
 // algorithm and digest; SHA-1 digests are dropped when a SHA-256 or
 // SHA-384 digest exists (RFC 4509 3). An empty result means the zone has
 // no supported authentication path: Insecure (RFC 4035 5.2, RFC 6840 5.2).
-func valUsableDS(set []dns.RR) (usable []*dns.DS, why string) {
+func usableDS(set []dns.RR) (usable []*dns.DS, why string) {
 	strong := false
 	var algs, digests []string
 	for _, rr := range set {
@@ -353,9 +353,9 @@ func valUsableDS(set []dns.RR) (usable []*dns.DS, why string) {
 			continue
 		}
 		switch {
-		case !valAlgSupported(ds.Algorithm):
+		case !algSupported(ds.Algorithm):
 			algs = append(algs, fmt.Sprint(ds.Algorithm))
-		case !valDigestSupported(ds.DigestType):
+		case !digestSupported(ds.DigestType):
 			digests = append(digests, fmt.Sprint(ds.DigestType))
 		default:
 			usable = append(usable, ds)
@@ -383,7 +383,7 @@ func valUsableDS(set []dns.RR) (usable []*dns.DS, why string) {
 	return usable, why
 }
 
-// valBogus returns a Bogus lookup error.
-func valBogus(ede uint16, format string, args ...any) *Error {
+// bogus returns a Bogus lookup error.
+func bogus(ede uint16, format string, args ...any) *Error {
 	return &Error{Kind: KindBogus, EDE: ede, Reason: fmt.Sprintf(format, args...)}
 }

@@ -1,4 +1,4 @@
-package resolver
+package dnssec
 
 import (
 	"context"
@@ -19,29 +19,29 @@ import (
 // secure proof of an insecure delegation (Insecure) or the name itself
 // (then the data should have been signed: Bogus).
 
-// valStatus is what the validator knows about a name as a zone apex.
-type valStatus uint8
+// status is what the validator knows about a name as a zone apex.
+type status uint8
 
 const (
-	// valSecure: a zone apex with a validated DNSKEY RRset.
-	valSecure valStatus = iota + 1
-	// valInsecure: the name is, or is below, an insecure delegation, or
+	// statusSecure: a zone apex with a validated DNSKEY RRset.
+	statusSecure status = iota + 1
+	// statusInsecure: the name is, or is below, an insecure delegation, or
 	// its zone has no supported algorithm: everything at and below it is
 	// Insecure.
-	valInsecure
-	// valNotCut: the name exists in the zone above it (or is an empty
+	statusInsecure
+	// statusNotCut: the name exists in the zone above it (or is an empty
 	// non-terminal) and is not a zone apex.
-	valNotCut
-	// valNoName: the name provably does not exist.
-	valNoName
+	statusNotCut
+	// statusNoName: the name provably does not exist.
+	statusNoName
 )
 
-// valZone is the validated state of one name, cached by name for
-// valSecure and valInsecure.
-type valZone struct {
+// zoneState is the validated state of one name, cached by name for
+// statusSecure and statusInsecure.
+type zoneState struct {
 	name   string
-	status valStatus
-	// keys are the usable keys of a secure zone (valZoneKey, supported
+	status status
+	// keys are the usable keys of a secure zone (zoneKey, supported
 	// algorithm), with their key tags in tags.
 	keys []*dns.DNSKEY
 	tags []uint16
@@ -52,7 +52,7 @@ type valZone struct {
 }
 
 // keysFor returns the keys with the given tag and algorithm.
-func (z *valZone) keysFor(tag uint16, alg uint8) []*dns.DNSKEY {
+func (z *zoneState) keysFor(tag uint16, alg uint8) []*dns.DNSKEY {
 	var out []*dns.DNSKEY
 	for i, k := range z.keys {
 		if z.tags[i] == tag && k.Algorithm == alg {
@@ -62,26 +62,26 @@ func (z *valZone) keysFor(tag uint16, alg uint8) []*dns.DNSKEY {
 	return out
 }
 
-// valMaxDepth bounds the number of zone levels followed from a name up to
+// maxDepth bounds the number of zone levels followed from a name up to
 // the root (a chain-length limit against crafted delegation chains).
-const valMaxDepth = 32
+const maxDepth = 32
 
-// valCache holds validated zone states. It is bounded: when full, expired
+// zoneCache holds validated zone states. It is bounded: when full, expired
 // entries go first, then arbitrary ones (Go's map order is random, which
 // is good enough eviction for a cache of keys; an attacker can only evict
 // entries by making us validate many zones, each costing him queries).
-type valCache struct {
+type zoneCache struct {
 	mu    sync.Mutex // guards zones
-	zones map[string]valCacheEntry
+	zones map[string]cacheEntry
 	max   int
 }
 
-type valCacheEntry struct {
-	zone    *valZone
+type cacheEntry struct {
+	zone    *zoneState
 	expires time.Time
 }
 
-func (c *valCache) get(name string, now time.Time) *valZone {
+func (c *zoneCache) get(name string, now time.Time) *zoneState {
 	if c == nil {
 		return nil
 	}
@@ -98,8 +98,8 @@ func (c *valCache) get(name string, now time.Time) *valZone {
 	return e.zone
 }
 
-func (c *valCache) put(z *valZone, now time.Time) {
-	if c == nil || z.ttl == 0 || (z.status != valSecure && z.status != valInsecure) {
+func (c *zoneCache) put(z *zoneState, now time.Time) {
+	if c == nil || z.ttl == 0 || (z.status != statusSecure && z.status != statusInsecure) {
 		return
 	}
 	c.mu.Lock()
@@ -117,13 +117,13 @@ func (c *valCache) put(z *valZone, now time.Time) {
 			delete(c.zones, k)
 		}
 	}
-	c.zones[z.name] = valCacheEntry{zone: z, expires: now.Add(time.Duration(min(z.ttl, valMaxTTL)) * time.Second)}
+	c.zones[z.name] = cacheEntry{zone: z, expires: now.Add(time.Duration(min(z.ttl, maxTTL)) * time.Second)}
 }
 
 // deepest returns the cached state of name or of its closest ancestor
 // that has one.
-func (c *valCache) deepest(name string, now time.Time) *valZone {
-	for n := name; ; n = valParent(n) {
+func (c *zoneCache) deepest(name string, now time.Time) *zoneState {
+	for n := name; ; n = parent(n) {
 		if z := c.get(n, now); z != nil {
 			return z
 		}
@@ -146,12 +146,12 @@ type keysOpt struct {
 // keys returns the state of zone: its validated keys, or insecure, or
 // not a zone apex. Results are cached and concurrent requests for the
 // same zone share one flight.
-func (l *valLookup) keys(zone string, o keysOpt) (*valZone, error) {
+func (l *lookup) keys(zone string, o keysOpt) (*zoneState, error) {
 	if z := l.v.cache.get(zone, l.now); z != nil {
 		return z, nil
 	}
-	if o.depth > valMaxDepth {
-		return nil, valBogus(dns.ExtendedErrorCodeDNSBogus, "work limit: chain of trust deeper than %d zones at %s", valMaxDepth, zone)
+	if o.depth > maxDepth {
+		return nil, bogus(dns.ExtendedErrorCodeDNSBogus, "work limit: chain of trust deeper than %d zones at %s", maxDepth, zone)
 	}
 	// A follower whose leader's lookup was cancelled tries again with
 	// its own context rather than inherit someone else's timeout.
@@ -171,21 +171,21 @@ func (l *valLookup) keys(zone string, o keysOpt) (*valZone, error) {
 				}
 				return nil, r.Err
 			}
-			return r.Val.(*valZone), nil
+			return r.Val.(*zoneState), nil
 		case <-l.ctx.Done():
-			return nil, valCtxError(zone, dns.TypeDNSKEY, l.ctx.Err())
+			return nil, ctxError(zone, dns.TypeDNSKEY, l.ctx.Err())
 		}
 	}
-	return nil, valCtxError(zone, dns.TypeDNSKEY, context.Canceled)
+	return nil, ctxError(zone, dns.TypeDNSKEY, context.Canceled)
 }
 
-func (l *valLookup) keysUncached(zone string, o keysOpt) (*valZone, error) {
+func (l *lookup) keysUncached(zone string, o keysOpt) (*zoneState, error) {
 	if zone == "." {
 		return l.rootKeys()
 	}
 	if o.speculate {
 		l.start(zone, dns.TypeDNSKEY)
-		if p := valParent(zone); p != "." && l.v.cache.get(p, l.now) == nil {
+		if p := parent(zone); p != "." && l.v.cache.get(p, l.now) == nil {
 			l.start(p, dns.TypeDS)
 			l.start(p, dns.TypeDNSKEY)
 		}
@@ -198,13 +198,13 @@ func (l *valLookup) keysUncached(zone string, o keysOpt) (*valZone, error) {
 		return nil, err
 	}
 	up := keysOpt{speculate: true, depth: o.depth + 1}
-	if ds := valFind(valGroup(msg.Answer), zone, dns.TypeDS); ds != nil {
+	if ds := find(group(msg.Answer), zone, dns.TypeDS); ds != nil {
 		r, err := l.verifySet(ds, up)
 		if err != nil {
 			return nil, err
 		}
 		if r.sec != Secure {
-			return &valZone{name: zone, status: valInsecure, ttl: r.ttl, why: "DS RRset is insecure"}, nil
+			return &zoneState{name: zone, status: statusInsecure, ttl: r.ttl, why: "DS RRset is insecure"}, nil
 		}
 		return l.fromDS(zone, ds.rrs, r.ttl)
 	}
@@ -213,10 +213,10 @@ func (l *valLookup) keysUncached(zone string, o keysOpt) (*valZone, error) {
 
 // fromDS validates the DNSKEY RRset of zone against its validated DS
 // RRset (RFC 4035 5.2).
-func (l *valLookup) fromDS(zone string, ds []dns.RR, dsTTL uint32) (*valZone, error) {
-	usable, why := valUsableDS(ds)
+func (l *lookup) fromDS(zone string, ds []dns.RR, dsTTL uint32) (*zoneState, error) {
+	usable, why := usableDS(ds)
 	if len(usable) == 0 {
-		return &valZone{name: zone, status: valInsecure, ttl: dsTTL, why: why}, nil
+		return &zoneState{name: zone, status: statusInsecure, ttl: dsTTL, why: why}, nil
 	}
 	msg, err := l.fetch(zone, dns.TypeDNSKEY)
 	if err != nil {
@@ -226,12 +226,12 @@ func (l *valLookup) fromDS(zone string, ds []dns.RR, dsTTL uint32) (*valZone, er
 }
 
 // rootKeys validates the root DNSKEY RRset against the trust anchors.
-func (l *valLookup) rootKeys() (*valZone, error) {
-	anchors := make([]dns.RR, 0, len(l.v.Anchors))
-	for _, a := range l.v.anchors() {
+func (l *lookup) rootKeys() (*zoneState, error) {
+	anchors := make([]dns.RR, 0, len(l.anchors))
+	for _, a := range l.anchors {
 		anchors = append(anchors, a)
 	}
-	usable, why := valUsableDS(anchors)
+	usable, why := usableDS(anchors)
 	if len(usable) == 0 {
 		return nil, &Error{Kind: KindIndeterminate, EDE: dns.ExtendedErrorCodeDNSSECIndeterminate, Reason: "no usable trust anchor: " + why}
 	}
@@ -239,11 +239,11 @@ func (l *valLookup) rootKeys() (*valZone, error) {
 	if err != nil {
 		return nil, err
 	}
-	z, err := l.validateDNSKEY(".", msg, usable, valMaxTTL)
+	z, err := l.validateDNSKEY(".", msg, usable, maxTTL)
 	if err != nil {
 		return nil, err
 	}
-	if z.status != valSecure {
+	if z.status != statusSecure {
 		return nil, &Error{Kind: KindIndeterminate, EDE: dns.ExtendedErrorCodeDNSSECIndeterminate, Reason: "trust anchor unusable: " + z.why}
 	}
 	return z, nil
@@ -252,10 +252,10 @@ func (l *valLookup) rootKeys() (*valZone, error) {
 // validateDNSKEY checks that a key of the DNSKEY RRset of zone matches a
 // DS and signs the RRset; the usable keys of the RRset then form the
 // zone's validated key set.
-func (l *valLookup) validateDNSKEY(zone string, msg *dns.Msg, ds []*dns.DS, dsTTL uint32) (*valZone, error) {
-	set := valFind(valGroup(msg.Answer), zone, dns.TypeDNSKEY)
+func (l *lookup) validateDNSKEY(zone string, msg *dns.Msg, ds []*dns.DS, dsTTL uint32) (*zoneState, error) {
+	set := find(group(msg.Answer), zone, dns.TypeDNSKEY)
 	if set == nil {
-		return nil, valBogus(dns.ExtendedErrorCodeDNSKEYMissing, "DS for %s exists but the zone has no DNSKEY RRset", zone)
+		return nil, bogus(dns.ExtendedErrorCodeDNSKEYMissing, "DS for %s exists but the zone has no DNSKEY RRset", zone)
 	}
 	var (
 		matched, small bool
@@ -272,39 +272,39 @@ func (l *valLookup) validateDNSKEY(zone string, msg *dns.Msg, ds []*dns.DS, dsTT
 			}
 			// Bound the digests computed per DS as the verifications are.
 			if n++; n > l.lim.keysPerTag {
-				return nil, valBogus(dns.ExtendedErrorCodeDNSBogus, "work limit: more than %d DNSKEYs of %s match DS tag %d", l.lim.keysPerTag, zone, d.KeyTag)
+				return nil, bogus(dns.ExtendedErrorCodeDNSBogus, "work limit: more than %d DNSKEYs of %s match DS tag %d", l.lim.keysPerTag, zone, d.KeyTag)
 			}
-			if !valDSMatches(d, k) {
+			if !dsMatches(d, k) {
 				continue
 			}
 			if k.Flags&dns.REVOKE != 0 {
 				// RFC 5011 2.1: a revoked key validates nothing but
 				// its own revocation.
-				lastErr = valBogus(dns.ExtendedErrorCodeDNSBogus, "DNSKEY %d of %s named by the DS is revoked", d.KeyTag, zone)
+				lastErr = bogus(dns.ExtendedErrorCodeDNSBogus, "DNSKEY %d of %s named by the DS is revoked", d.KeyTag, zone)
 				continue
 			}
-			if !valZoneKey(k) {
-				lastErr = valBogus(dns.ExtendedErrorCodeNoZoneKeyBitSet, "DNSKEY %d of %s named by the DS is not a zone key", d.KeyTag, zone)
+			if !zoneKey(k) {
+				lastErr = bogus(dns.ExtendedErrorCodeNoZoneKeyBitSet, "DNSKEY %d of %s named by the DS is not a zone key", d.KeyTag, zone)
 				continue
 			}
 			matched = true
-			if why := valKeyUnusable(k); why != "" {
+			if why := keyUnusable(k); why != "" {
 				small, smallWhy = true, why
 				continue
 			}
 			if tried >= l.lim.sigs {
-				return nil, valBogus(dns.ExtendedErrorCodeDNSBogus, "work limit: more than %d trust paths tried for %s", l.lim.sigs, zone)
+				return nil, bogus(dns.ExtendedErrorCodeDNSBogus, "work limit: more than %d trust paths tried for %s", l.lim.sigs, zone)
 			}
 			tried++
-			one := &valZone{name: zone, status: valSecure, keys: []*dns.DNSKEY{k}, tags: []uint16{d.KeyTag}}
+			one := &zoneState{name: zone, status: statusSecure, keys: []*dns.DNSKEY{k}, tags: []uint16{d.KeyTag}}
 			r, err := l.verifyWithKeys(set, one)
 			if err != nil {
 				lastErr = err
 				continue
 			}
-			z := &valZone{name: zone, status: valSecure, ttl: min(r.ttl, dsTTL)}
+			z := &zoneState{name: zone, status: statusSecure, ttl: min(r.ttl, dsTTL)}
 			for _, rr := range set.rrs {
-				if k, ok := rr.(*dns.DNSKEY); ok && valZoneKey(k) && valAlgSupported(k.Algorithm) && valKeyUnusable(k) == "" {
+				if k, ok := rr.(*dns.DNSKEY); ok && zoneKey(k) && algSupported(k.Algorithm) && keyUnusable(k) == "" {
 					z.keys = append(z.keys, k)
 					z.tags = append(z.tags, k.KeyTag())
 				}
@@ -313,7 +313,7 @@ func (l *valLookup) validateDNSKEY(zone string, msg *dns.Msg, ds []*dns.DS, dsTT
 		}
 	}
 	if small && lastErr == nil {
-		return &valZone{name: zone, status: valInsecure, ttl: dsTTL, why: smallWhy}, nil
+		return &zoneState{name: zone, status: statusInsecure, ttl: dsTTL, why: smallWhy}, nil
 	}
 	if lastErr != nil {
 		var e *Error
@@ -325,28 +325,28 @@ func (l *valLookup) validateDNSKEY(zone string, msg *dns.Msg, ds []*dns.DS, dsTT
 		return nil, lastErr
 	}
 	if !matched {
-		return nil, valBogus(dns.ExtendedErrorCodeDNSKEYMissing, "no DNSKEY of %s matches its DS RRset", zone)
+		return nil, bogus(dns.ExtendedErrorCodeDNSKEYMissing, "no DNSKEY of %s matches its DS RRset", zone)
 	}
-	return nil, valBogus(dns.ExtendedErrorCodeDNSBogus, "DNSKEY RRset of %s is not signed by a key its DS names", zone)
+	return nil, bogus(dns.ExtendedErrorCodeDNSBogus, "DNSKEY RRset of %s is not signed by a key its DS names", zone)
 }
 
 // dsDenied handles a DS answer without a DS RRset: a signed proof from
 // the parent zone that zone has no DS (an insecure delegation, or not a
 // cut at all), or an unsigned answer whose security the parent decides.
-func (l *valLookup) dsDenied(zone string, msg *dns.Msg, o keysOpt) (*valZone, error) {
+func (l *lookup) dsDenied(zone string, msg *dns.Msg, o keysOpt) (*zoneState, error) {
 	p, err := l.proof(msg, zone, dns.TypeDS, "", o)
 	if err != nil {
 		return nil, err
 	}
 	if p.sec == Insecure {
-		return &valZone{name: zone, status: valInsecure, ttl: p.ttl, why: p.why}, nil
+		return &zoneState{name: zone, status: statusInsecure, ttl: p.ttl, why: p.why}, nil
 	}
 	st, err := p.dsStatus(zone)
 	if err != nil {
 		return nil, err
 	}
-	z := &valZone{name: zone, status: st, ttl: p.ttl}
-	if st == valInsecure {
+	z := &zoneState{name: zone, status: st, ttl: p.ttl}
+	if st == statusInsecure {
 		z.why = "insecure delegation from " + p.zone
 	}
 	return z, nil
@@ -356,9 +356,9 @@ func (l *valLookup) dsDenied(zone string, msg *dns.Msg, o keysOpt) (*valZone, er
 // secure zone above or at name, or an insecure state when an insecure
 // delegation lies on the way. It asks for the DS of each name below the
 // deepest known zone in turn, prefetching a few ahead.
-func (l *valLookup) walk(name string) (*valZone, error) {
+func (l *lookup) walk(name string) (*zoneState, error) {
 	z := l.v.cache.deepest(name, l.now)
-	if z != nil && z.status == valInsecure {
+	if z != nil && z.status == statusInsecure {
 		return z, nil
 	}
 	top := "."
@@ -366,7 +366,7 @@ func (l *valLookup) walk(name string) (*valZone, error) {
 		top = z.name
 	}
 	var names []string
-	for n := name; n != top; n = valParent(n) {
+	for n := name; n != top; n = parent(n) {
 		if n == "." {
 			return nil, &Error{Kind: KindIndeterminate, Reason: fmt.Sprintf("%s is not below %s", name, top)}
 		}
@@ -401,11 +401,11 @@ func (l *valLookup) walk(name string) (*valZone, error) {
 			return nil, err
 		}
 		switch r.status {
-		case valSecure:
+		case statusSecure:
 			z = r
-		case valInsecure:
+		case statusInsecure:
 			return r, nil
-		case valNoName:
+		case statusNoName:
 			// name lies in z as a name z says does not exist: z is the
 			// zone that must sign whatever the caller holds.
 			return z, nil
@@ -416,28 +416,28 @@ func (l *valLookup) walk(name string) (*valZone, error) {
 
 // verifySet validates an RRset: with keys of its signer, or when it has
 // no RRSIGs, by proving that its owner lies in an insecure zone.
-func (l *valLookup) verifySet(s *valSet, o keysOpt) (valVerified, error) {
+func (l *lookup) verifySet(s *rrset, o keysOpt) (rrsetResult, error) {
 	if len(s.sigs) == 0 {
 		// DS RRsets live in the parent zone: the zone holding the
 		// parent name decides (and asking keys(owner) from inside
 		// keys(owner) would wait on itself).
 		at := s.name
 		if s.rrtype == dns.TypeDS {
-			at = valParent(s.name)
+			at = parent(s.name)
 		}
 		z, err := l.walk(at)
 		if err != nil {
-			return valVerified{}, err
+			return rrsetResult{}, err
 		}
-		if z.status == valInsecure {
-			return valVerified{sec: Insecure, ttl: valMinTTL(s.rrs), zone: z.name}, nil
+		if z.status == statusInsecure {
+			return rrsetResult{sec: Insecure, ttl: minTTL(s.rrs), zone: z.name}, nil
 		}
-		return valVerified{}, valBogus(dns.ExtendedErrorCodeRRSIGsMissing, "%s %s has no RRSIG but zone %s is signed", s.name, dns.TypeToString[s.rrtype], z.name)
+		return rrsetResult{}, bogus(dns.ExtendedErrorCodeRRSIGsMissing, "%s %s has no RRSIG but zone %s is signed", s.name, dns.TypeToString[s.rrtype], z.name)
 	}
 	var signers []string
 	for _, sig := range s.sigs {
-		sn := valLower(sig.SignerName)
-		ok := valIsAncestor(sn, s.name)
+		sn := lower(sig.SignerName)
+		ok := isAncestor(sn, s.name)
 		switch s.rrtype {
 		case dns.TypeDS:
 			// The child cannot sign its own DS (RFC 4035 5.2).
@@ -445,13 +445,13 @@ func (l *valLookup) verifySet(s *valSet, o keysOpt) (valVerified, error) {
 		case dns.TypeDNSKEY:
 			ok = sn == s.name
 		}
-		if ok && !valContains(signers, sn) {
+		if ok && !containsName(signers, sn) {
 			signers = append(signers, sn)
 		}
 	}
 	if len(signers) == 0 {
-		return valVerified{}, valBogus(dns.ExtendedErrorCodeDNSBogus, "RRSIG signer %s of %s %s is not the owner or an ancestor of it",
-			valLower(s.sigs[0].SignerName), s.name, dns.TypeToString[s.rrtype])
+		return rrsetResult{}, bogus(dns.ExtendedErrorCodeDNSBogus, "RRSIG signer %s of %s %s is not the owner or an ancestor of it",
+			lower(s.sigs[0].SignerName), s.name, dns.TypeToString[s.rrtype])
 	}
 	var firstErr error
 	for i, sn := range signers {
@@ -461,25 +461,25 @@ func (l *valLookup) verifySet(s *valSet, o keysOpt) (valVerified, error) {
 		z, err := l.keys(sn, o)
 		if err == nil {
 			switch z.status {
-			case valInsecure:
-				return valVerified{sec: Insecure, ttl: valMinTTL(s.rrs), zone: z.name}, nil
-			case valSecure:
-				var r valVerified
+			case statusInsecure:
+				return rrsetResult{sec: Insecure, ttl: minTTL(s.rrs), zone: z.name}, nil
+			case statusSecure:
+				var r rrsetResult
 				if r, err = l.verifyWithKeys(s, z); err == nil {
 					return r, nil
 				}
 			default:
-				err = valBogus(dns.ExtendedErrorCodeDNSBogus, "RRSIG signer %s of %s %s is not a zone apex", sn, s.name, dns.TypeToString[s.rrtype])
+				err = bogus(dns.ExtendedErrorCodeDNSBogus, "RRSIG signer %s of %s %s is not a zone apex", sn, s.name, dns.TypeToString[s.rrtype])
 			}
 		}
 		if firstErr == nil {
 			firstErr = err
 		}
 	}
-	return valVerified{}, firstErr
+	return rrsetResult{}, firstErr
 }
 
-func valContains(list []string, s string) bool {
+func containsName(list []string, s string) bool {
 	for _, x := range list {
 		if x == s {
 			return true
