@@ -49,9 +49,9 @@ type Evaluator struct {
 	// validating resolver (unbound) is the alternative.
 	Resolver resolver.Resolver
 
-	// STS is the MTA-STS client. Nil means a client sharing Resolver, with
-	// an HTTPS client that trusts Roots and a bounded in-memory policy
-	// cache (policies are then lost on restart; give it a DirCache in
+	// STS is the MTA-STS client. Nil means a client sharing Resolver and
+	// Now, with an HTTPS client that trusts Roots and a bounded in-memory
+	// policy cache (policies are then lost on restart; give it a DirCache in
 	// production).
 	STS *mtasts.Client
 
@@ -81,8 +81,19 @@ type Evaluator struct {
 	// MaxMX bounds the MX hosts considered. Zero means DefaultMaxMX.
 	MaxMX int
 
-	// Now returns the current time for certificate checks. Nil means
-	// time.Now.
+	// Now is the Evaluator's clock. Nil means time.Now. It reaches
+	// everything the Evaluator builds: the certificate validity checks of
+	// every verifier and tls.Config it returns (Host.Verify,
+	// Host.TLSConfig), the default resolver (resolver.Cache TTLs and
+	// resolver.Validating signature validity periods) when Resolver is
+	// nil, and the default MTA-STS client (policy expiry and fetch
+	// back-off, its MemoryCache, and the certificate check of policy
+	// fetches) when STS is nil. It does not reach parts the caller builds:
+	// a caller who sets Resolver or STS and wants one clock sets the same
+	// func on each of them (resolver.Cache.Now, resolver.Validating.Now,
+	// mtasts.Client.Now, mtasts.MemoryCache.Now, and the Time of the
+	// policy fetch's tls.Config). A clock that is wrong by days makes
+	// DNSSEC answers Bogus and certificates expired.
 	Now func() time.Time
 
 	// Logger receives warnings (an unusable resolver, policy lint). Nil
@@ -100,7 +111,7 @@ func (e *Evaluator) init() {
 	e.once.Do(func() {
 		e.res = e.Resolver
 		if e.res == nil {
-			e.res = &resolver.Cache{Resolver: &resolver.Validating{}}
+			e.res = &resolver.Cache{Resolver: &resolver.Validating{Now: e.Now}, Now: e.Now}
 		}
 		e.log = e.Logger
 		if e.log == nil {
@@ -110,7 +121,7 @@ func (e *Evaluator) init() {
 		if e.sts == nil && !e.DisableSTS {
 			e.sts = &mtasts.Client{
 				Resolver:   e.res,
-				HTTPClient: policyHTTPClient(e.Roots),
+				HTTPClient: policyHTTPClient(e.Roots, e.Now),
 				Now:        e.Now,
 				Logger:     e.Logger,
 			}
@@ -128,13 +139,13 @@ func (e *Evaluator) init() {
 
 // policyHTTPClient is the default MTA-STS fetch client: our own transport
 // (never http.DefaultClient), trusting roots, TLS 1.2 at least (RFC 8461
-// 3.3).
-func policyHTTPClient(roots *x509.CertPool) *http.Client {
+// 3.3), checking certificate validity at now (nil: time.Now).
+func policyHTTPClient(roots *x509.CertPool, now func() time.Time) *http.Client {
 	return &http.Client{
 		Transport: &http.Transport{
 			Proxy:                 nil,
 			DialContext:           (&net.Dialer{Timeout: 30 * time.Second}).DialContext,
-			TLSClientConfig:       &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
+			TLSClientConfig:       &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12, Time: now},
 			TLSHandshakeTimeout:   30 * time.Second,
 			ResponseHeaderTimeout: 60 * time.Second,
 			ForceAttemptHTTP2:     true,
