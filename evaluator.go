@@ -269,7 +269,7 @@ func (e *Evaluator) evaluate(ctx context.Context, d string, r resolver.Resolver)
 	// when nothing else can wait for the network.
 	stsDone := func() error { return nil }
 	if !warm {
-		stsDone = e.startSTS(ctx, dec, hasOv, ov, false)
+		stsDone = e.startSTS(ctx, dec, hasOv, false)
 	}
 
 	mxs, ans, err := resolver.LookupMX(ctx, r, d)
@@ -304,7 +304,7 @@ func (e *Evaluator) evaluate(ctx context.Context, d string, r resolver.Resolver)
 				return nil, errNotCached
 			}
 		}
-		stsDone = e.startSTS(ctx, dec, hasOv, ov, true)
+		stsDone = e.startSTS(ctx, dec, hasOv, true)
 	}
 	if err := stsDone(); err != nil {
 		return nil, err
@@ -361,7 +361,7 @@ func (e *Evaluator) EvaluateRelay(ctx context.Context, host string, port int) (*
 	if hasOv {
 		dec.Override = &ov
 	}
-	stsDone := e.startSTS(ctx, dec, hasOv, ov, false)
+	stsDone := e.startSTS(ctx, dec, hasOv, false)
 	e.evaluateHosts(ctx, dec, port, e.res, false)
 	if err := stsDone(); err != nil {
 		return nil, err
@@ -387,8 +387,9 @@ func (e *Evaluator) Recheck(ctx context.Context, domain string) (*Decision, erro
 // returned function is called, on the caller's goroutine) and returns a
 // function that waits for it and stores the result in dec, or returns a
 // KindCanceled *Error when the lookup could not complete.
-func (e *Evaluator) startSTS(ctx context.Context, dec *Decision, hasOv bool, ov Override, inline bool) func() error {
-	if e.sts == nil || e.DisableSTS || (hasOv && !ov.Mode.usesSTS()) {
+func (e *Evaluator) startSTS(ctx context.Context, dec *Decision, hasOv, inline bool) func() error {
+	// No operator override consults MTA-STS: the operator has decided.
+	if e.sts == nil || e.DisableSTS || hasOv {
 		return func() error { return nil }
 	}
 	type result struct {
@@ -525,16 +526,14 @@ func hostLookupError(domain, host string, err error) *Error {
 // combine sets each host's level from its DANE policy, the MTA-STS policy
 // and the operator override.
 func (e *Evaluator) combine(dec *Decision, ov Override, hasOv bool) {
-	var sts *mtasts.Policy
-	if dec.STS != nil && dec.STS.Policy != nil && dec.STS.Policy.Mode != mtasts.None {
-		sts = dec.STS.Policy
-	}
+	// Result.Policy is nil for a policy of mode none (mtasts.Result).
+	sts := dec.STSPolicy()
 	for _, h := range dec.Hosts {
 		if h.Err != nil {
 			continue
 		}
 		if hasOv {
-			e.applyOverride(dec, h, ov, sts)
+			e.applyOverride(dec, h, ov)
 			continue
 		}
 		h.Level = decideLevel(dec, h, sts)
