@@ -22,10 +22,10 @@ import (
 // (nanoseconds, trailing zeros dropped); <fail> is the time of the last
 // failed fetch or "-" when none, and <fail-id> and <fail-type> are "-"
 // when unknown. Expiry and mode come first so that MemoryCache can choose
-// what to evict by reading them alone (peekEntry). The body length makes
-// a truncated entry detectable. Data that does not start with the magic
-// "smtptls-mtasts 2 " (another version, or anything else) is not an entry:
-// the Client treats it as a cache miss and overwrites it.
+// what to evict by reading them alone (peekEntryString). The body length
+// makes a truncated entry detectable. Data that does not start with the
+// magic "smtptls-mtasts 2 " (another version, or anything else) is not an
+// entry: the Client treats it as a cache miss and overwrites it.
 type entry struct {
 	domain  string
 	id      string
@@ -160,7 +160,9 @@ func isToken(s string) bool {
 	return s != ""
 }
 
-// unmarshalEntry decodes and checks an entry, parsing its policy.
+// unmarshalEntry decodes and checks an entry (header fields, body length,
+// domain, id, and the mode against the parsed policy), parsing its
+// policy.
 func unmarshalEntry(data []byte) (*entry, error) {
 	f, rest, ok := entryHeader(data)
 	if !ok {
@@ -194,7 +196,21 @@ func unmarshalEntry(data []byte) (*entry, error) {
 	} else if f[7] != "-" || f[8] != "-" || f[9] != "0" {
 		return nil, errCorruptEntry
 	}
-	return finishEntry(e, f[1], f[10], rest)
+	n, err := strconv.Atoi(f[10])
+	if err != nil || n != len(rest) {
+		return nil, errCorruptEntry
+	}
+	if d, err := normalizeDomain(e.domain); err != nil || d != e.domain || !isRecordID(e.id) {
+		return nil, errCorruptEntry
+	}
+	p, err := ParsePolicy(rest)
+	if err != nil || string(p.Mode) != f[1] {
+		return nil, errCorruptEntry
+	}
+	e.body = rest
+	e.policy = p
+	e.warnings = p.Lint(e.domain)
+	return e, nil
 }
 
 // entryHeader splits an entry into its header fields and body.
@@ -227,34 +243,9 @@ func entryHeader(data []byte) (f [entryFields]string, body []byte, ok bool) {
 	return f, rest[nl+1:], true
 }
 
-// finishEntry checks the mode, domain, id and body length and parses the
-// body.
-func finishEntry(e *entry, mode, bodyLen string, body []byte) (*entry, error) {
-	n, err := strconv.Atoi(bodyLen)
-	if err != nil || n != len(body) {
-		return nil, errCorruptEntry
-	}
-	if d, err := normalizeDomain(e.domain); err != nil || d != e.domain || !isRecordID(e.id) {
-		return nil, errCorruptEntry
-	}
-	p, err := ParsePolicy(body)
-	if err != nil || string(p.Mode) != mode {
-		return nil, errCorruptEntry
-	}
-	e.body = body
-	e.policy = p
-	e.warnings = p.Lint(e.domain)
-	return e, nil
-}
-
-// peekEntry reads the expiry and mode of an encoded entry without
-// decoding the rest. ok is false for anything that is not an entry.
-func peekEntry(data []byte) (expires time.Time, mode Mode, ok bool) {
-	return peekEntryString(string(data))
-}
-
-// peekEntryString is peekEntry for an entry held as a string, as
-// MemoryCache holds them; it does not allocate.
+// peekEntryString reads the expiry and mode of an encoded entry, held as
+// a string as MemoryCache holds them, without decoding the rest or
+// allocating. ok is false for anything that is not an entry.
 func peekEntryString(data string) (expires time.Time, mode Mode, ok bool) {
 	rest, found := strings.CutPrefix(data, entryMagic)
 	if !found {

@@ -18,7 +18,7 @@ func sameEntry(a, b *entry) bool {
 }
 
 // TestEntryRoundTrip: an entry decodes to itself, with times to the
-// nanosecond, and peekEntry reads its expiry and mode.
+// nanosecond, and peekEntryString reads its expiry and mode.
 func TestEntryRoundTrip(t *testing.T) {
 	t.Parallel()
 	fetched := t0.Add(123456789 * time.Nanosecond)
@@ -42,9 +42,9 @@ func TestEntryRoundTrip(t *testing.T) {
 			if !sameEntry(got, tt.e) {
 				t.Errorf("round trip:\n got %+v\nwant %+v", got, tt.e)
 			}
-			exp, mode, ok := peekEntry(data)
+			exp, mode, ok := peekEntryString(string(data))
 			if !ok || !exp.Equal(tt.e.expires) || mode != tt.e.policy.Mode {
-				t.Errorf("peekEntry = %v %q %v", exp, mode, ok)
+				t.Errorf("peekEntryString = %v %q %v", exp, mode, ok)
 			}
 		})
 	}
@@ -64,8 +64,8 @@ func TestEntryOtherVersionIsMiss(t *testing.T) {
 	if _, err := unmarshalEntry(other); err == nil {
 		t.Fatal("entry in another format decoded")
 	}
-	if _, _, ok := peekEntry(other); ok {
-		t.Error("peekEntry read an entry in another format")
+	if _, _, ok := peekEntryString(string(other)); ok {
+		t.Error("peekEntryString read an entry in another format")
 	}
 	m := NewMemoryCache(0)
 	if err := m.Put(ctx, "example.com", other); err != nil {

@@ -121,7 +121,7 @@ func FuzzUnmarshalEntry(f *testing.F) {
 	f.Add([]byte("smtptls-mtasts 1\nexpires x\n"))
 	f.Add([]byte("smtptls-mtasts 2 1.5 none a.example 1 0 0 - - - 0 0\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		peekEntry(data)
+		peekEntryString(string(data))
 		e, err := unmarshalEntry(data)
 		if err != nil {
 			return
