@@ -24,4 +24,14 @@
 //     world, a test CA, MTA-STS HTTPS and STARTTLS SMTP servers on loopback.
 //
 // This root package combines them into one decision per recipient domain.
+//
+// One clock: Evaluator.Now reaches every part the Evaluator builds (its
+// default resolver, MTA-STS client and cache, and every verifier it
+// returns). Each part also has a Now field of its own, since each is usable
+// alone; a caller who builds parts and passes them in (Evaluator.Resolver,
+// Evaluator.STS) sets the same func on each: resolver.Cache.Now,
+// resolver.Validating.Now, mtasts.Client.Now (which its default
+// MemoryCache shares), mtasts.MemoryCache.Now for a cache built by hand,
+// and tlsverify.DANE.Now and tlsverify.PKIX.Now for verifiers built by
+// hand.
 package smtptls

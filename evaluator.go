@@ -49,9 +49,9 @@ type Evaluator struct {
 	// validating resolver (unbound) is the alternative.
 	Resolver resolver.Resolver
 
-	// STS is the MTA-STS client. Nil means a client sharing Resolver, with
-	// an HTTPS client that trusts Roots and a bounded in-memory policy
-	// cache (policies are then lost on restart; give it a DirCache in
+	// STS is the MTA-STS client. Nil means a client sharing Resolver and
+	// Now, with an HTTPS client that trusts Roots and a bounded in-memory
+	// policy cache (policies are then lost on restart; give it a DirCache in
 	// production).
 	STS *mtasts.Client
 
@@ -81,8 +81,19 @@ type Evaluator struct {
 	// MaxMX bounds the MX hosts considered. Zero means DefaultMaxMX.
 	MaxMX int
 
-	// Now returns the current time for certificate checks. Nil means
-	// time.Now.
+	// Now is the Evaluator's clock. Nil means time.Now. It reaches
+	// everything the Evaluator builds: the certificate validity checks of
+	// every verifier and tls.Config it returns (Host.Verify,
+	// Host.TLSConfig), the default resolver (resolver.Cache TTLs and
+	// resolver.Validating signature validity periods) when Resolver is
+	// nil, and the default MTA-STS client (policy expiry and fetch
+	// back-off, its MemoryCache, and the certificate check of policy
+	// fetches) when STS is nil. It does not reach parts the caller builds:
+	// a caller who sets Resolver or STS and wants one clock sets the same
+	// func on each of them (resolver.Cache.Now, resolver.Validating.Now,
+	// mtasts.Client.Now, mtasts.MemoryCache.Now, and the Time of the
+	// policy fetch's tls.Config). A clock that is wrong by days makes
+	// DNSSEC answers Bogus and certificates expired.
 	Now func() time.Time
 
 	// Logger receives warnings (an unusable resolver, policy lint). Nil
@@ -100,7 +111,7 @@ func (e *Evaluator) init() {
 	e.once.Do(func() {
 		e.res = e.Resolver
 		if e.res == nil {
-			e.res = &resolver.Cache{Resolver: &resolver.Validating{}}
+			e.res = &resolver.Cache{Resolver: &resolver.Validating{Now: e.Now}, Now: e.Now}
 		}
 		e.log = e.Logger
 		if e.log == nil {
@@ -110,7 +121,7 @@ func (e *Evaluator) init() {
 		if e.sts == nil && !e.DisableSTS {
 			e.sts = &mtasts.Client{
 				Resolver:   e.res,
-				HTTPClient: policyHTTPClient(e.Roots),
+				HTTPClient: policyHTTPClient(e.Roots, e.Now),
 				Now:        e.Now,
 				Logger:     e.Logger,
 			}
@@ -128,13 +139,13 @@ func (e *Evaluator) init() {
 
 // policyHTTPClient is the default MTA-STS fetch client: our own transport
 // (never http.DefaultClient), trusting roots, TLS 1.2 at least (RFC 8461
-// 3.3).
-func policyHTTPClient(roots *x509.CertPool) *http.Client {
+// 3.3), checking certificate validity at now (nil: time.Now).
+func policyHTTPClient(roots *x509.CertPool, now func() time.Time) *http.Client {
 	return &http.Client{
 		Transport: &http.Transport{
 			Proxy:                 nil,
 			DialContext:           (&net.Dialer{Timeout: 30 * time.Second}).DialContext,
-			TLSClientConfig:       &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
+			TLSClientConfig:       &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12, Time: now},
 			TLSHandshakeTimeout:   30 * time.Second,
 			ResponseHeaderTimeout: 60 * time.Second,
 			ForceAttemptHTTP2:     true,
@@ -258,7 +269,7 @@ func (e *Evaluator) evaluate(ctx context.Context, d string, r resolver.Resolver)
 	// when nothing else can wait for the network.
 	stsDone := func() error { return nil }
 	if !warm {
-		stsDone = e.startSTS(ctx, dec, hasOv, ov, false)
+		stsDone = e.startSTS(ctx, dec, hasOv, false)
 	}
 
 	mxs, ans, err := resolver.LookupMX(ctx, r, d)
@@ -293,7 +304,7 @@ func (e *Evaluator) evaluate(ctx context.Context, d string, r resolver.Resolver)
 				return nil, errNotCached
 			}
 		}
-		stsDone = e.startSTS(ctx, dec, hasOv, ov, true)
+		stsDone = e.startSTS(ctx, dec, hasOv, true)
 	}
 	if err := stsDone(); err != nil {
 		return nil, err
@@ -350,7 +361,7 @@ func (e *Evaluator) EvaluateRelay(ctx context.Context, host string, port int) (*
 	if hasOv {
 		dec.Override = &ov
 	}
-	stsDone := e.startSTS(ctx, dec, hasOv, ov, false)
+	stsDone := e.startSTS(ctx, dec, hasOv, false)
 	e.evaluateHosts(ctx, dec, port, e.res, false)
 	if err := stsDone(); err != nil {
 		return nil, err
@@ -376,8 +387,9 @@ func (e *Evaluator) Recheck(ctx context.Context, domain string) (*Decision, erro
 // returned function is called, on the caller's goroutine) and returns a
 // function that waits for it and stores the result in dec, or returns a
 // KindCanceled *Error when the lookup could not complete.
-func (e *Evaluator) startSTS(ctx context.Context, dec *Decision, hasOv bool, ov Override, inline bool) func() error {
-	if e.sts == nil || e.DisableSTS || (hasOv && !ov.Mode.usesSTS()) {
+func (e *Evaluator) startSTS(ctx context.Context, dec *Decision, hasOv, inline bool) func() error {
+	// No operator override consults MTA-STS: the operator has decided.
+	if e.sts == nil || e.DisableSTS || hasOv {
 		return func() error { return nil }
 	}
 	type result struct {
@@ -514,16 +526,14 @@ func hostLookupError(domain, host string, err error) *Error {
 // combine sets each host's level from its DANE policy, the MTA-STS policy
 // and the operator override.
 func (e *Evaluator) combine(dec *Decision, ov Override, hasOv bool) {
-	var sts *mtasts.Policy
-	if dec.STS != nil && dec.STS.Policy != nil && dec.STS.Policy.Mode != mtasts.None {
-		sts = dec.STS.Policy
-	}
+	// Result.Policy is nil for a policy of mode none (mtasts.Result).
+	sts := dec.STSPolicy()
 	for _, h := range dec.Hosts {
 		if h.Err != nil {
 			continue
 		}
 		if hasOv {
-			e.applyOverride(dec, h, ov, sts)
+			e.applyOverride(dec, h, ov)
 			continue
 		}
 		h.Level = decideLevel(dec, h, sts)

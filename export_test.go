@@ -2,8 +2,12 @@ package smtptls
 
 import (
 	"context"
+	"net/http"
+
+	"github.com/miekg/dns"
 
 	"github.com/smtptls/smtptls/internal/dnsname"
+	"github.com/smtptls/smtptls/resolver"
 )
 
 // ErrNotCached is what EvaluateCached returns when an answer is missing.
@@ -22,4 +26,19 @@ func (e *Evaluator) EvaluateCached(ctx context.Context, domain string) (*Decisio
 		return nil, errNotCached
 	}
 	return e.evaluate(ctx, d, cachedOnly{p})
+}
+
+// PointDefaults builds e's default parts as Evaluate would (with e.Now),
+// then points them at a test world: when Resolver is nil, the default
+// validator asks servers with anchors; when STS is nil, the default
+// MTA-STS client fetches with hc.
+func (e *Evaluator) PointDefaults(servers []string, anchors []*dns.DS, hc *http.Client) {
+	e.init()
+	if e.Resolver == nil {
+		v := e.res.(*resolver.Cache).Resolver.(*resolver.Validating)
+		v.Servers, v.Anchors = servers, anchors
+	}
+	if e.STS == nil && e.sts != nil {
+		e.sts.HTTPClient = hc
+	}
 }

@@ -4,7 +4,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"net"
 	"net/netip"
 	"strings"
 	"sync"
@@ -192,8 +191,8 @@ func (h *Host) Verify(cs tls.ConnectionState) (Verdict, error) {
 
 // FailureResult classifies a failed delivery attempt via this host into a
 // TLS-RPT result type: ErrSTARTTLSNotOffered gives starttls-not-supported,
-// a *Error its Result, a handshake or verification error the result of
-// tlsverify.ClassifyHandshakeError. It returns "" for a nil error and for
+// a *Error its Result, a handshake, verification or certificate error
+// the result of tlsrpt.Classify. It returns "" for a nil error and for
 // failures that are not TLS failures (for example a refused connection),
 // which TLS-RPT does not count.
 func (h *Host) FailureResult(err error) tlsrpt.ResultType {
@@ -207,23 +206,7 @@ func (h *Host) FailureResult(err error) tlsrpt.ResultType {
 	if errors.As(err, &e) {
 		return e.Result
 	}
-	var te *tlsverify.Error
-	var re tls.RecordHeaderError
-	var ae tls.AlertError
-	var ce *tls.CertificateVerificationError
-	if errors.As(err, &te) || errors.As(err, &re) || errors.As(err, &ae) || errors.As(err, &ce) || remoteAlert(err) {
-		return tlsverify.ClassifyHandshakeError(err)
-	}
-	return ""
-}
-
-// remoteAlert reports whether err is a TLS alert the server sent (a
-// handshake it refused, RFC 8446 6.2): over TCP, crypto/tls reports one
-// as a *net.OpError with Op "remote error" (tls.AlertError wraps alerts
-// only on QUIC connections).
-func remoteAlert(err error) bool {
-	var oe *net.OpError
-	return errors.As(err, &oe) && oe.Op == "remote error"
+	return tlsrpt.Classify(err)
 }
 
 func (h *Host) daneVerifier() *tlsverify.DANE {

@@ -6,7 +6,6 @@ import (
 
 	"github.com/smtptls/smtptls/dane"
 	"github.com/smtptls/smtptls/internal/dnsname"
-	"github.com/smtptls/smtptls/mtasts"
 	"github.com/smtptls/smtptls/tlsrpt"
 )
 
@@ -55,7 +54,6 @@ func (m OverrideMode) String() string {
 	return fmt.Sprintf("override(%d)", uint8(m))
 }
 
-func (m OverrideMode) usesSTS() bool  { return false }
 func (m OverrideMode) usesDANE() bool { return m == OverrideDANE || m == OverrideDANEOnly }
 
 // Override is an operator's policy for one domain.
@@ -94,7 +92,7 @@ func ParseOverride(s string) (Override, error) {
 }
 
 // applyOverride sets h's level from the operator's policy.
-func (e *Evaluator) applyOverride(dec *Decision, h *Host, ov Override, _ *mtasts.Policy) {
+func (e *Evaluator) applyOverride(dec *Decision, h *Host, ov Override) {
 	daneLevel := dane.None
 	if h.DANE != nil {
 		daneLevel = h.DANE.Level
@@ -107,7 +105,14 @@ func (e *Evaluator) applyOverride(dec *Decision, h *Host, ov Override, _ *mtasts
 	case OverrideEncrypt:
 		h.Level = Encrypt
 	case OverrideDANE:
-		h.Level = map[dane.Level]Level{dane.None: Opportunistic, dane.Encrypt: Encrypt, dane.Authenticate: DANE}[daneLevel]
+		switch daneLevel {
+		case dane.Authenticate:
+			h.Level = DANE
+		case dane.Encrypt:
+			h.Level = Encrypt
+		default:
+			h.Level = Opportunistic
+		}
 	case OverrideDANEOnly:
 		if daneLevel != dane.Authenticate {
 			h.Err = &Error{Kind: KindDANERequired, Domain: dec.Domain, Host: h.Name, Result: tlsrpt.DANERequired,

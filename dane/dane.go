@@ -2,9 +2,7 @@ package dane
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -81,32 +79,17 @@ type Policy struct {
 
 // Verifier returns a DANE verifier for the policy's usable records. names
 // are the reference identifiers for DANE-TA name checks; build them with
-// ReferenceNames. With no names the TLSA base domain alone is used.
+// ReferenceNames. With no names the TLSA base domain alone is used. Plug
+// it into a handshake with tlsverify.Config(base, p.Base, v) (RFC 7672
+// 8.1: the base domain is the SNI name); the root package's
+// Host.TLSConfig does so, with the Evaluator's clock and digest
+// preference.
 func (p *Policy) Verifier(names ...string) *tlsverify.DANE {
 	if len(names) == 0 {
 		names = []string{p.Base}
 	}
 	return &tlsverify.DANE{Records: p.Records, Names: names}
 }
-
-// TLSConfig returns a *tls.Config for a STARTTLS handshake with the host,
-// sending the TLSA base domain as SNI (RFC 7672 8.1). With Level
-// Authenticate every handshake, resumed or not, is verified against the
-// usable records and aborts on failure. With Encrypt and None the
-// certificate is not checked: the caller must still insist on TLS with
-// Encrypt (never fall back to cleartext).
-func (p *Policy) TLSConfig(base *tls.Config, names ...string) *tls.Config {
-	if p.Level == Authenticate {
-		return tlsverify.Config(base, p.Base, p.Verifier(names...))
-	}
-	return tlsverify.Config(base, p.Base, acceptAny{})
-}
-
-// acceptAny accepts every certificate: the verifier of levels that encrypt
-// without authenticating (RFC 7672 2.2, RFC 7435 opportunistic security).
-type acceptAny struct{}
-
-func (acceptAny) Verify(tls.ConnectionState) error { return nil }
 
 // Kind says why a Lookup failed.
 type Kind uint8
@@ -169,14 +152,6 @@ func (e *Error) Error() string {
 
 // Unwrap returns the underlying error.
 func (e *Error) Unwrap() error { return e.Err }
-
-// DNSSECFailure reports whether the failure was a DNSSEC validation
-// failure (bogus or indeterminate), which TLS-RPT reports as
-// dnssec-invalid (RFC 8460 4.3.3).
-func (e *Error) DNSSECFailure() bool {
-	var re *resolver.Error
-	return errors.As(e.Err, &re) && (re.Kind == resolver.KindBogus || re.Kind == resolver.KindIndeterminate || re.Kind == resolver.KindServFail)
-}
 
 // Lookup looks up the DANE policy of host at port with RFC 7672 2.2.2-2.2.3
 // rules. r must report DNSSEC status faithfully (resolver.Validating, or a

@@ -54,9 +54,9 @@ func TestEntryEncoding(t *testing.T) {
 		got.policy.Mode != Enforce {
 		t.Errorf("round trip:\n got %+v\nwant %+v", got, e)
 	}
-	exp, mode, ok := peekEntry(data)
+	exp, mode, ok := peekEntryString(string(data))
 	if !ok || !exp.Equal(e.expires) || mode != Enforce {
-		t.Errorf("peekEntry = %v %q %v", exp, mode, ok)
+		t.Errorf("peekEntryString = %v %q %v", exp, mode, ok)
 	}
 
 	// Every truncation and a selection of edits must be refused.
@@ -203,7 +203,7 @@ func TestMemoryCacheEviction(t *testing.T) {
 		}
 		data, _ := m.Get(ctx, "a.example")
 		data[0] = 'X' // Get returns a copy
-		if _, mode, ok := peekEntry(mustGet(t, m, "a.example")); !ok || mode != Testing {
+		if _, mode, ok := peekEntryString(string(mustGet(t, m, "a.example"))); !ok || mode != Testing {
 			t.Errorf("entry not replaced or not copied")
 		}
 		m.Delete(ctx, "a.example")

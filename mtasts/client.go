@@ -56,8 +56,9 @@ type Client struct {
 	Cache Cache
 
 	// Now returns the current time; it decides expiry, back-off and
-	// pruning. nil means time.Now. Network timeouts and certificate
-	// validity always use the real clock.
+	// pruning, and is the Now of the default MemoryCache. nil means
+	// time.Now. Network timeouts always use the real clock, and so does
+	// certificate validity unless HTTPClient's tls.Config sets Time.
 	Now func() time.Time
 
 	// Logger receives fetch failures, policy warnings, cache errors and

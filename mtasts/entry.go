@@ -12,8 +12,8 @@ import (
 
 // An entry is what the Client stores in a Cache for one policy domain.
 //
-// Encoding, version 2: one header line of space-separated fields in a
-// fixed order, then the raw policy body exactly as fetched:
+// Encoding: one header line of space-separated fields in a fixed order,
+// then the raw policy body exactly as fetched:
 //
 //	smtptls-mtasts 2 <expires> <mode> <domain> <id> <fetched> <used> <fail> <fail-id> <fail-type> <fail-kind> <body length>
 //	<body>
@@ -22,16 +22,10 @@ import (
 // (nanoseconds, trailing zeros dropped); <fail> is the time of the last
 // failed fetch or "-" when none, and <fail-id> and <fail-type> are "-"
 // when unknown. Expiry and mode come first so that MemoryCache can choose
-// what to evict by reading them alone (peekEntry). The body length makes
-// a truncated entry detectable.
-//
-// Version 2 holds what version 1 held, in about half the header bytes:
-// a typical entry takes about 240 bytes instead of 310, which is most of
-// what a MemoryCache keeps per policy. Version 1 entries (a line per
-// field, RFC 3339 times) are still read, so a DirCache written by an
-// older version keeps its policies; they are rewritten as version 2 when
-// next stored. A reader that finds another version treats the entry as a
-// miss.
+// what to evict by reading them alone (peekEntryString). The body length
+// makes a truncated entry detectable. Data that does not start with the
+// magic "smtptls-mtasts 2 " (another version, or anything else) is not an
+// entry: the Client treats it as a cache miss and overwrites it.
 type entry struct {
 	domain  string
 	id      string
@@ -51,8 +45,7 @@ type entry struct {
 }
 
 const (
-	entryMagic   = "smtptls-mtasts 2 "
-	entryMagicV1 = "smtptls-mtasts 1\n"
+	entryMagic = "smtptls-mtasts 2 "
 	// entryFields is the number of header fields after the magic.
 	entryFields = 11
 )
@@ -167,12 +160,10 @@ func isToken(s string) bool {
 	return s != ""
 }
 
-// unmarshalEntry decodes and checks an entry of either version, parsing
-// its policy.
+// unmarshalEntry decodes and checks an entry (header fields, body length,
+// domain, id, and the mode against the parsed policy), parsing its
+// policy.
 func unmarshalEntry(data []byte) (*entry, error) {
-	if bytes.HasPrefix(data, []byte(entryMagicV1)) {
-		return unmarshalEntryV1(data)
-	}
 	f, rest, ok := entryHeader(data)
 	if !ok {
 		return nil, errCorruptEntry
@@ -205,10 +196,24 @@ func unmarshalEntry(data []byte) (*entry, error) {
 	} else if f[7] != "-" || f[8] != "-" || f[9] != "0" {
 		return nil, errCorruptEntry
 	}
-	return finishEntry(e, f[1], f[10], rest)
+	n, err := strconv.Atoi(f[10])
+	if err != nil || n != len(rest) {
+		return nil, errCorruptEntry
+	}
+	if d, err := normalizeDomain(e.domain); err != nil || d != e.domain || !isRecordID(e.id) {
+		return nil, errCorruptEntry
+	}
+	p, err := ParsePolicy(rest)
+	if err != nil || string(p.Mode) != f[1] {
+		return nil, errCorruptEntry
+	}
+	e.body = rest
+	e.policy = p
+	e.warnings = p.Lint(e.domain)
+	return e, nil
 }
 
-// entryHeader splits a version 2 entry into its header fields and body.
+// entryHeader splits an entry into its header fields and body.
 func entryHeader(data []byte) (f [entryFields]string, body []byte, ok bool) {
 	rest, found := bytes.CutPrefix(data, []byte(entryMagic))
 	if !found {
@@ -238,102 +243,10 @@ func entryHeader(data []byte) (f [entryFields]string, body []byte, ok bool) {
 	return f, rest[nl+1:], true
 }
 
-// finishEntry checks the fields both versions share and parses the body.
-func finishEntry(e *entry, mode, bodyLen string, body []byte) (*entry, error) {
-	n, err := strconv.Atoi(bodyLen)
-	if err != nil || n != len(body) {
-		return nil, errCorruptEntry
-	}
-	if d, err := normalizeDomain(e.domain); err != nil || d != e.domain || !isRecordID(e.id) {
-		return nil, errCorruptEntry
-	}
-	p, err := ParsePolicy(body)
-	if err != nil || string(p.Mode) != mode {
-		return nil, errCorruptEntry
-	}
-	e.body = body
-	e.policy = p
-	e.warnings = p.Lint(e.domain)
-	return e, nil
-}
-
-// unmarshalEntryV1 decodes and checks a version 1 entry: a line per
-// field, RFC 3339 times.
-//
-//	smtptls-mtasts 1
-//	expires <RFC 3339 time>
-//	mode <enforce|testing|none>
-//	domain <lowercase A-labels>
-//	id <record id>
-//	fetched <RFC 3339 time>
-//	used <RFC 3339 time>
-//	fail <RFC 3339 time or -> <record id or -> <TLS-RPT result type or -> <Kind>
-//	body <length in bytes>
-//	<body>
-func unmarshalEntryV1(data []byte) (*entry, error) {
-	rest, ok := bytes.CutPrefix(data, []byte(entryMagicV1))
-	if !ok {
-		return nil, errCorruptEntry
-	}
-	var fields [8]string
-	for i, k := range [...]string{"expires", "mode", "domain", "id", "fetched", "used", "fail", "body"} {
-		nl := bytes.IndexByte(rest, '\n')
-		if nl < 0 {
-			return nil, errCorruptEntry
-		}
-		v, ok := strings.CutPrefix(string(rest[:nl]), k+" ")
-		if !ok {
-			return nil, errCorruptEntry
-		}
-		fields[i] = v
-		rest = rest[nl+1:]
-	}
-	e := &entry{domain: fields[2], id: fields[3]}
-	var err1, err2, err3 error
-	e.expires, err1 = time.Parse(time.RFC3339Nano, fields[0])
-	e.fetched, err2 = time.Parse(time.RFC3339Nano, fields[4])
-	e.used, err3 = time.Parse(time.RFC3339Nano, fields[5])
-	if err1 != nil || err2 != nil || err3 != nil {
-		return nil, errCorruptEntry
-	}
-	fail := strings.Split(fields[6], " ")
-	if len(fail) != 4 {
-		return nil, errCorruptEntry
-	}
-	if fail[0] != "-" {
-		t, err := time.Parse(time.RFC3339Nano, fail[0])
-		if err != nil {
-			return nil, errCorruptEntry
-		}
-		e.failAt = t
-		if fail[1] != "-" {
-			e.failID = fail[1]
-		}
-		if fail[2] != "-" {
-			e.failType = tlsrpt.ResultType(fail[2])
-		}
-		k, err := strconv.ParseUint(fail[3], 10, 8)
-		if err != nil {
-			return nil, errCorruptEntry
-		}
-		e.failKind = Kind(k)
-	}
-	return finishEntry(e, fields[1], fields[7], rest)
-}
-
-// peekEntry reads the expiry and mode of an encoded entry without
-// decoding the rest. ok is false for anything that is not an entry of a
-// version this package reads.
-func peekEntry(data []byte) (expires time.Time, mode Mode, ok bool) {
-	return peekEntryString(string(data))
-}
-
-// peekEntryString is peekEntry for an entry held as a string, as
-// MemoryCache holds them; it does not allocate.
+// peekEntryString reads the expiry and mode of an encoded entry, held as
+// a string as MemoryCache holds them, without decoding the rest or
+// allocating. ok is false for anything that is not an entry.
 func peekEntryString(data string) (expires time.Time, mode Mode, ok bool) {
-	if rest, v1 := strings.CutPrefix(data, entryMagicV1); v1 {
-		return peekEntryV1(rest)
-	}
 	rest, found := strings.CutPrefix(data, entryMagic)
 	if !found {
 		return time.Time{}, "", false
@@ -350,28 +263,6 @@ func peekEntryString(data string) (expires time.Time, mode Mode, ok bool) {
 	}
 	t, ok := parseTime(exp)
 	if !ok {
-		return time.Time{}, "", false
-	}
-	return t, Mode(m), true
-}
-
-func peekEntryV1(rest string) (expires time.Time, mode Mode, ok bool) {
-	next := func(k string) (string, bool) {
-		nl := strings.IndexByte(rest, '\n')
-		if nl < 0 {
-			return "", false
-		}
-		v, ok := strings.CutPrefix(rest[:nl], k+" ")
-		rest = rest[nl+1:]
-		return v, ok
-	}
-	exp, ok1 := next("expires")
-	m, ok2 := next("mode")
-	if !ok1 || !ok2 {
-		return time.Time{}, "", false
-	}
-	t, err := time.Parse(time.RFC3339Nano, exp)
-	if err != nil {
 		return time.Time{}, "", false
 	}
 	return t, Mode(m), true

@@ -3,7 +3,6 @@ package mtasts
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"io"
 	"mime"
@@ -116,7 +115,9 @@ func fetch(ctx context.Context, c *http.Client, domain string, opts fetchOptions
 	cc.Jar = nil
 	resp, err := cc.Do(req)
 	if err != nil {
-		if certificateError(err) {
+		// RFC 8460 4.3.2.2: sts-webpki-invalid is a policy host whose
+		// certificate fails PKIX validation.
+		if tlsrpt.Classify(err).IsCertificate() {
 			return fail(KindCertificate, tlsrpt.STSWebPKIInvalid, "", err)
 		}
 		return fail(KindNetwork, tlsrpt.STSPolicyFetchError, "", err)
@@ -174,24 +175,6 @@ func fetch(ctx context.Context, c *http.Client, domain string, opts fetchOptions
 		return nil, nil, err
 	}
 	return p, body, nil
-}
-
-// certificateError reports whether err comes from WebPKI certificate
-// validation (RFC 8460: sts-webpki-invalid) rather than from the network.
-func certificateError(err error) bool {
-	var (
-		ua  x509.UnknownAuthorityError
-		he  x509.HostnameError
-		ci  x509.CertificateInvalidError
-		cve *tls.CertificateVerificationError
-		ce  x509.ConstraintViolationError
-		ue  x509.UnhandledCriticalExtension
-		ie  x509.InsecureAlgorithmError
-		se  x509.SystemRootsError
-	)
-	return errors.As(err, &ua) || errors.As(err, &he) || errors.As(err, &ci) ||
-		errors.As(err, &cve) || errors.As(err, &ce) || errors.As(err, &ue) ||
-		errors.As(err, &ie) || errors.As(err, &se)
 }
 
 // acceptableMediaType reports whether a Content-Type header names

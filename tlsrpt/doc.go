@@ -6,7 +6,9 @@
 // other package (DNS, DANE, MTA-STS, certificate verification) can attach a
 // ResultType to its errors without import cycles. The string values are the
 // exact tokens of RFC 8460 section 4.3 and 4.4; they appear verbatim in
-// report JSON and must never be changed.
+// report JSON and must never be changed. Classify is the module's one
+// mapping from TLS and x509 errors to result types (ResultError lets an
+// error of another package carry its own).
 //
 // It also implements the rest of RFC 8460: the _smtp._tls TXT record
 // (ParseRecord, SelectRecord; strict ABNF), the JSON report of section 4.4

@@ -3,7 +3,6 @@ package tlsrpt
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"io"
 	"net"
@@ -37,21 +36,22 @@ const (
 //   - a peer closing or resetting the connection gives
 //     ReasonConnectionClosed.
 //
-// Certificate errors, a cancelled context and anything else give "":
-// certificate failures have result types of their own, which say enough,
-// and a cancellation is not the peer's failure.
+// Certificate failures (those Classify gives a certificate result type), a
+// cancelled context and anything else give "": certificate failures have
+// result types of their own, which say enough, and a cancellation is not
+// the peer's failure.
 //
-// crypto/tls reports a peer's alert as a *net.OpError with Op "remote
-// error" around an unexported alert value; its number is read by
+// crypto/tls reports a peer's alert over TCP as a *net.OpError with Op
+// "remote error" around an unexported alert value; its number is read by
 // reflection on that value's kind (uint8). Error text is never matched.
 func FailureReasonCode(err error) string {
 	if err == nil {
 		return ""
 	}
-	if isCertificateError(err) || errors.Is(err, context.Canceled) {
+	if Classify(err).IsCertificate() || errors.Is(err, context.Canceled) {
 		return ""
 	}
-	if op, ok := errors.AsType[*net.OpError](err); ok && op.Op == "remote error" && op.Err != nil {
+	if op, ok := remoteAlert(err); ok {
 		if v := reflect.ValueOf(op.Err); v.Kind() == reflect.Uint8 {
 			return alertCode("tls-remote-alert-", uint8(v.Uint()))
 		}
@@ -73,22 +73,6 @@ func FailureReasonCode(err error) string {
 		return ReasonConnectionClosed
 	}
 	return ""
-}
-
-func isCertificateError(err error) bool {
-	if _, ok := errors.AsType[*tls.CertificateVerificationError](err); ok {
-		return true
-	}
-	if _, ok := errors.AsType[x509.HostnameError](err); ok {
-		return true
-	}
-	if _, ok := errors.AsType[x509.CertificateInvalidError](err); ok {
-		return true
-	}
-	if _, ok := errors.AsType[x509.UnknownAuthorityError](err); ok {
-		return true
-	}
-	return false
 }
 
 // alertCode names alert n as prefix + n + "-" + crypto/tls's description

@@ -126,9 +126,9 @@ func handshake(t *testing.T, addr string, cfg *tls.Config, prepare func(net.Conn
 
 // Each scenario of mox-tlsrpt-failure-details-vectors.json, run as a real
 // TLS handshake over loopback. The result type comes from
-// tlsverify.ClassifyHandshakeError (the module's classifier; this
-// package only names the result types), the failure-reason-code from
-// tlsrpt.FailureReasonCode.
+// tlsverify.ClassifyHandshakeError (tlsrpt.Classify, with
+// validation-failure for other handshake errors), the failure-reason-code
+// from tlsrpt.FailureReasonCode.
 func TestFailureDetailsVectors(t *testing.T) {
 	t.Parallel()
 	var vs []struct {

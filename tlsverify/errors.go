@@ -1,9 +1,6 @@
 package tlsverify
 
 import (
-	"crypto/tls"
-	"crypto/x509"
-	"errors"
 	"strconv"
 	"strings"
 
@@ -47,10 +44,12 @@ const (
 	// identifiers (tlsrpt.CertificateHostMismatch).
 	KindNameMismatch
 	// KindUntrusted: WebPKI verification found no chain to a trusted root,
-	// or the chain violates a constraint (tlsrpt.CertificateNotTrusted).
+	// or the chain violates a constraint, or another certificate error
+	// (an unhandled critical extension, an insecure signature algorithm)
+	// (tlsrpt.CertificateNotTrusted, RFC 8460 4.3.1).
 	KindUntrusted
-	// KindPKIX: WebPKI verification failed for another reason
-	// (tlsrpt.ValidationFailure).
+	// KindPKIX: WebPKI verification failed with an error tlsrpt.Classify
+	// does not recognise (tlsrpt.ValidationFailure).
 	KindPKIX
 	// KindLimit: the work limit for building a chain was reached before a
 	// path was found (tlsrpt.ValidationFailure).
@@ -163,16 +162,18 @@ func (e *Error) Error() string {
 // Unwrap returns the underlying error.
 func (e *Error) Unwrap() error { return e.Err }
 
+// TLSRPTResult returns e.Result. It makes *Error a tlsrpt.ResultError, so
+// that tlsrpt.Classify reports the result the verifier decided.
+func (e *Error) TLSRPTResult() tlsrpt.ResultType { return e.Result }
+
 // ClassifyHandshakeError maps an error returned by a TLS handshake that
 // used a Config from this package (or by DANE.Verify / PKIX.Verify) to a
-// TLS-RPT result type:
-//
-//   - a *Error anywhere in the chain gives its Result;
-//   - x509 errors (from a crypto/tls that verified by itself) give
-//     CertificateHostMismatch, CertificateExpired or
-//     CertificateNotTrusted as appropriate;
-//   - anything else gives tlsrpt.ValidationFailure, the "general failure"
-//     of RFC 8460 4.3.1.
+// TLS-RPT result type: tlsrpt.Classify's answer (a *Error gives its
+// Result, x509 errors from a crypto/tls that verified by itself give
+// CertificateHostMismatch, CertificateExpired or CertificateNotTrusted,
+// alerts give ValidationFailure), and tlsrpt.ValidationFailure, the
+// "general failure" of RFC 8460 4.3.1, for anything else: err is known to
+// come from a handshake.
 //
 // The last case includes a server certificate Go cannot parse. crypto/tls
 // parses every certificate the server sends before VerifyConnection runs
@@ -189,23 +190,8 @@ func ClassifyHandshakeError(err error) tlsrpt.ResultType {
 	if err == nil {
 		return ""
 	}
-	if e, ok := errors.AsType[*Error](err); ok {
-		return e.Result
-	}
-	if _, ok := errors.AsType[x509.HostnameError](err); ok {
-		return tlsrpt.CertificateHostMismatch
-	}
-	if e, ok := errors.AsType[x509.CertificateInvalidError](err); ok {
-		if e.Reason == x509.Expired {
-			return tlsrpt.CertificateExpired
-		}
-		return tlsrpt.CertificateNotTrusted
-	}
-	if _, ok := errors.AsType[x509.UnknownAuthorityError](err); ok {
-		return tlsrpt.CertificateNotTrusted
-	}
-	if _, ok := errors.AsType[*tls.CertificateVerificationError](err); ok {
-		return tlsrpt.CertificateNotTrusted
+	if rt := tlsrpt.Classify(err); rt != "" {
+		return rt
 	}
 	return tlsrpt.ValidationFailure
 }

@@ -3,8 +3,9 @@ package tlsverify
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"time"
+
+	"github.com/smtptls/smtptls/tlsrpt"
 )
 
 // PKIX verifies a server the way MTA-STS requires (RFC 8461 4.2): a
@@ -41,9 +42,11 @@ func (p *PKIX) Verify(cs tls.ConnectionState) error {
 // x509.Certificate.Verify: the certificates after the leaf (at most
 // MaxChain-1) are offered as intermediates, the key usage must allow
 // server authentication, and every certificate must be valid at Now.
-// Failures are *Error values wrapping the x509 error: KindNameMismatch,
-// KindExpired, KindUntrusted (unknown authority or another chain
-// error), or KindPKIX.
+// Failures are *Error values wrapping the x509 error, of the Kind whose
+// result type tlsrpt.Classify gives the x509 error: KindNameMismatch,
+// KindExpired, KindUntrusted (unknown authority, or any other certificate
+// or chain error, RFC 8460 4.3.1), or KindPKIX for an error Classify does
+// not recognise.
 func (p *PKIX) VerifyChain(chain []*x509.Certificate) error {
 	if p == nil {
 		return newError(KindConfig, "nil PKIX verifier")
@@ -83,18 +86,16 @@ func (p *PKIX) VerifyChain(chain []*x509.Certificate) error {
 	return nil
 }
 
+// pkixKind is the Kind of an x509 verification failure: the Kind whose
+// result type is tlsrpt.Classify's for err, KindPKIX when Classify does
+// not recognise err.
 func pkixKind(err error) Kind {
-	var (
-		host    x509.HostnameError
-		invalid x509.CertificateInvalidError
-		unknown x509.UnknownAuthorityError
-	)
-	switch {
-	case errors.As(err, &host):
+	switch tlsrpt.Classify(err) {
+	case tlsrpt.CertificateHostMismatch:
 		return KindNameMismatch
-	case errors.As(err, &invalid) && invalid.Reason == x509.Expired:
+	case tlsrpt.CertificateExpired:
 		return KindExpired
-	case errors.As(err, &invalid), errors.As(err, &unknown):
+	case tlsrpt.CertificateNotTrusted:
 		return KindUntrusted
 	}
 	return KindPKIX
