@@ -212,3 +212,14 @@ func FuzzNormalize(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkNormalize(b *testing.B) {
+	for _, s := range []string{"mx3.backup.example.net", "MX3.Backup.Example.NET.", "*.backup.example.net", "bücher.example"} {
+		b.Run(s, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				_, _ = Pattern.Normalize(s)
+			}
+		})
+	}
+}

@@ -147,7 +147,7 @@ func toASCII(name string) (string, string) {
 }
 
 // check checks a lowercase ASCII name without the trailing dot against
-// the profile's rules.
+// the profile's rules, in one pass: Match runs it for every pattern.
 func (p Profile) check(name string) (reason string, err error) {
 	if name == "" {
 		return "empty label", ErrSyntax
@@ -155,39 +155,47 @@ func (p Profile) check(name string) (reason string, err error) {
 	if len(name) > 253 {
 		return "name longer than 253 octets", ErrSyntax // RFC 1035 2.3.4
 	}
-	if p.host() {
-		if IsAddress(name) {
-			return "address literal", ErrAddress
-		}
-		tld := name[strings.LastIndexByte(name, '.')+1:]
-		if tld != "" && strings.Trim(tld, "0123456789") == "" {
-			return "all-numeric top-level label", ErrAddress // RFC 3696 2
-		}
+	host := p.host()
+	if host && IsAddress(name) {
+		return "address literal", ErrAddress
 	}
-	rest := name
-	if after, ok := strings.CutPrefix(name, "*."); ok && p.minAfterWildcard() > 0 {
-		if strings.Count(after, ".")+1 < p.minAfterWildcard() {
+	i := 0
+	if min := p.minAfterWildcard(); min > 0 && strings.HasPrefix(name, "*.") {
+		if strings.Count(name, ".") < min {
 			return "wildcard over too few labels", ErrSyntax
 		}
-		rest = after
+		i = 2
 	}
-	for label := range strings.SplitSeq(rest, ".") {
-		switch {
-		case label == "":
-			return "empty label", ErrSyntax
-		case len(label) > 63:
-			return "label longer than 63 octets", ErrSyntax // RFC 1035 2.3.4
-		case p.host() && (label[0] == '-' || label[len(label)-1] == '-'):
-			return "label starts or ends with a hyphen", ErrSyntax // RFC 5321 4.1.2
-		}
-		for i := 0; i < len(label); i++ {
-			if c := label[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
-				if c == '*' {
-					return "misplaced wildcard", ErrSyntax
-				}
-				return "character not allowed in a name", ErrSyntax
+	label, digits := i, true
+	for ; i <= len(name); i++ {
+		if i == len(name) || name[i] == '.' {
+			switch n := i - label; {
+			case n == 0:
+				return "empty label", ErrSyntax
+			case n > 63:
+				return "label longer than 63 octets", ErrSyntax // RFC 1035 2.3.4
+			case host && (name[label] == '-' || name[i-1] == '-'):
+				return "label starts or ends with a hyphen", ErrSyntax // RFC 5321 4.1.2
 			}
+			if i < len(name) {
+				label, digits = i+1, true
+			}
+			continue
 		}
+		switch c := name[i]; {
+		case '0' <= c && c <= '9':
+		case 'a' <= c && c <= 'z', c == '-', c == '_':
+			digits = false
+		case c == '*':
+			return "misplaced wildcard", ErrSyntax
+		default:
+			return "character not allowed in a name", ErrSyntax
+		}
+	}
+	if host && digits {
+		// RFC 1123 2.1, RFC 3696 2: a top-level label is never
+		// all-numeric; inet_aton reads "127.1" as 127.0.0.1.
+		return "all-numeric top-level label", ErrAddress
 	}
 	return "", nil
 }
