@@ -128,7 +128,7 @@ func (e *Evaluator) init() {
 		}
 		e.over = make(map[string]Override, len(e.Overrides))
 		for d, o := range e.Overrides {
-			if n, err := dnsname.Normalize(d); err == nil {
+			if n, err := dnsname.Mail.Normalize(d); err == nil {
 				e.over[n] = o
 			} else {
 				e.log.Warn("smtptls: ignoring override for invalid domain", "domain", d, "err", err)
@@ -235,7 +235,7 @@ func (d *Decision) STSPolicy() *mtasts.Policy {
 // not an error: the MTA defers.
 func (e *Evaluator) Evaluate(ctx context.Context, domain string) (*Decision, error) {
 	e.init()
-	d, err := dnsname.Normalize(domain)
+	d, err := dnsname.Mail.Normalize(domain)
 	if err != nil {
 		return nil, &Error{Kind: KindInvalidDomain, Domain: domain, Err: err}
 	}
@@ -352,7 +352,7 @@ func (e *Evaluator) EvaluateRelay(ctx context.Context, host string, port int) (*
 	if port <= 0 || port > 65535 {
 		return nil, &Error{Kind: KindInvalidDomain, Domain: host, Reason: "port out of range"}
 	}
-	d, err := dnsname.Normalize(host)
+	d, err := dnsname.Mail.Normalize(host)
 	if err != nil {
 		return nil, &Error{Kind: KindInvalidDomain, Domain: host, Err: err}
 	}
@@ -434,7 +434,7 @@ func (e *Evaluator) sortMX(mxs []*dns.MX) []*Host {
 	hosts := make([]*Host, 0, len(mxs))
 	for _, mx := range mxs {
 		name := strings.TrimSuffix(mx.Mx, ".")
-		if n, err := dnsname.Normalize(name); err == nil {
+		if n, err := dnsname.Mail.Normalize(name); err == nil {
 			name = n
 		} else if !dnsname.IsAddress(name) {
 			name = strings.ToLower(name)

@@ -17,7 +17,7 @@ var ErrNotCached = errNotCached
 // know it was taken: it answers only from the Evaluator's resolver cache.
 func (e *Evaluator) EvaluateCached(ctx context.Context, domain string) (*Decision, error) {
 	e.init()
-	d, err := dnsname.Normalize(domain)
+	d, err := dnsname.Mail.Normalize(domain)
 	if err != nil {
 		return nil, err
 	}

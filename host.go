@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/smtptls/smtptls/dane"
+	"github.com/smtptls/smtptls/internal/dnsname"
 	"github.com/smtptls/smtptls/resolver"
 	"github.com/smtptls/smtptls/tlsrpt"
 	"github.com/smtptls/smtptls/tlsverify"
@@ -254,8 +255,8 @@ func (n *nameVerifier) Verify(cs tls.ConnectionState) error {
 			continue
 		}
 		for _, san := range leaf.DNSNames {
-			san = strings.ToLower(strings.TrimSuffix(san, "."))
-			if strings.HasPrefix(san, "*.") || !strings.HasSuffix(san, name) {
+			san, err := dnsname.DNSID.Normalize(san)
+			if err != nil || strings.HasPrefix(san, "*.") || !strings.HasSuffix(san, name) {
 				continue
 			}
 			p.Host = san

@@ -130,7 +130,7 @@ func overrideNamesFor(ov Override, domain, host string) []string {
 	var out []string
 	for _, n := range ov.Match {
 		dot := strings.HasPrefix(n, ".")
-		if c, err := dnsname.Normalize(strings.TrimPrefix(n, ".")); err == nil {
+		if c, err := dnsname.Mail.Normalize(strings.TrimPrefix(n, ".")); err == nil {
 			if dot {
 				c = "." + c
 			}

@@ -169,7 +169,7 @@ func Lookup(ctx context.Context, r resolver.Resolver, host string, port int) (*P
 		}
 		return p, nil
 	}
-	name, err := dnsname.Normalize(host)
+	name, err := dnsname.Mail.Normalize(host)
 	if err != nil {
 		return nil, &Error{Kind: KindName, Host: host, Err: err}
 	}
@@ -268,7 +268,7 @@ func FromDNS(rr *dns.TLSA) tlsverify.TLSA {
 func ReferenceNames(p *Policy, nextHop, nextHopExpanded string, mxSecure bool) []string {
 	names := []string{p.Base}
 	add := func(n string) {
-		n, err := dnsname.Normalize(n)
+		n, err := dnsname.Mail.Normalize(n)
 		if err != nil {
 			return
 		}

@@ -95,6 +95,10 @@ func TestLookup(t *testing.T) {
 		{host: "192.0.2.1", level: dane.None, base: "192.0.2.1", addrSec: resolver.Insecure},
 		{host: "[IPv6:2001:db8::1]", level: dane.None, base: "[IPv6:2001:db8::1]", addrSec: resolver.Insecure},
 		{host: "bad..name", wantKind: dane.KindName},
+		// Refused, no longer rewritten or looked up (dnsname.Mail).
+		{host: "\xff\xfe.a.test", wantKind: dane.KindName},
+		{host: "127.1", wantKind: dane.KindName},
+		{host: "-mx.a.test", wantKind: dane.KindName},
 	}
 	for _, tc := range tests {
 		t.Run(tc.host, func(t *testing.T) {

@@ -35,8 +35,10 @@
 // one sentinel, for Cache implementations.
 //
 // Names: every function accepts domain names in any case, with or without
-// the trailing dot, and with U-labels (converted with
-// golang.org/x/net/idna), and returns lowercase A-labels without the dot.
+// the trailing dot, and with U-labels (converted with IDNA2008 lookup),
+// and returns lowercase A-labels without the dot. A name that is not a
+// mail domain (invalid UTF-8, an address, an empty or overlong label) is
+// a KindInvalidDomain error, never rewritten into another name.
 //
 // # What this package does not do
 //

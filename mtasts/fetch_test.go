@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/smtptls/smtptls/internal/dnsname"
 	"github.com/smtptls/smtptls/tlsrpt"
 )
 
@@ -71,6 +72,16 @@ func TestFetch(t *testing.T) {
 	t.Run("invalid domain", func(t *testing.T) {
 		_, err := Fetch(ctx, c, "[192.0.2.1]")
 		wantFetchError(t, nil, err, KindInvalidDomain, "")
+	})
+	t.Run("invalid UTF-8 domain", func(t *testing.T) {
+		// Used to fetch from mta-sts.xn--zn7ca.example (U+FFFD).
+		ps.servePolicy(t, "mta-sts.xn--zn7ca.example", goodPolicy)
+		_, err := Fetch(ctx, c, "\xff\xfe.example")
+		wantFetchError(t, nil, err, KindInvalidDomain, "")
+		var de *dnsname.Error
+		if !errors.As(err, &de) || !errors.Is(err, dnsname.ErrSyntax) {
+			t.Errorf("err %v does not wrap a *dnsname.Error", err)
+		}
 	})
 	t.Run("canceled", func(t *testing.T) {
 		ps.servePolicy(t, "mta-sts.cancel.example", goodPolicy)

@@ -435,7 +435,10 @@ func TestLookupMisuse(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	c := e.client(nil)
-	for _, d := range []string{"", ".", "[192.0.2.1]", "192.0.2.1", ".good.example", "a..example", "bad_name.example"} {
+	// Invalid UTF-8 used to become the A-label of U+FFFD (xn--zn7ca) and
+	// be looked up; an all-numeric top-level label is an address.
+	for _, d := range []string{"", ".", "[192.0.2.1]", "192.0.2.1", ".good.example", "a..example", "a.example..",
+		"\xff\xfe.example", "b\xfccher.example", "x.1.2.3.4", "a b.example", "a\r\nb.example"} {
 		_, err := c.Lookup(bg, d)
 		var me *mtasts.Error
 		if !errors.As(err, &me) || me.Kind != mtasts.KindInvalidDomain {

@@ -194,7 +194,7 @@ func padTo(prefix string, n int) string {
 
 func TestMatch(t *testing.T) {
 	t.Parallel()
-	p := &Policy{Mode: Enforce, MX: []string{"mx.example.com", "*.example.net", "xn--mnchen-3ya.example", "1.2.3.4", "*.1.2.3.4"}}
+	p := &Policy{Mode: Enforce, MX: []string{"mx.example.com", "*.example.net", "xn--mnchen-3ya.example", "1.2.3.4", "*.1.2.3.4", "xn--zn7ca.example"}}
 	tests := []struct {
 		host string
 		want bool
@@ -217,6 +217,8 @@ func TestMatch(t *testing.T) {
 		{"::1", false},
 		{"", false},
 		{"mx.example.com\x00", false},
+		{"\xff\xfe.example", false}, // was xn--zn7ca.example, and matched
+		{"_mx.example.net", true},   // '_' as Postfix; was refused
 	}
 	for _, tt := range tests {
 		if got := p.Match(tt.host); got != tt.want {
@@ -240,7 +242,11 @@ func TestNormalizeDomain(t *testing.T) {
 		{"192.0.2.1", ""},
 		{"[192.0.2.1]", ""},
 		{"2001:db8::1", ""},
-		{"a_b.example", ""},
+		{"a_b.example", "a_b.example"}, // as Postfix; was refused
+		{"\xff\xfe.example", ""},       // was xn--zn7ca.example (U+FFFD)
+		{"b\xfccher.example", ""},      // Latin-1, not UTF-8
+		{"x.1.2.3.4", ""},
+		{"a\r\nb.example", ""},
 		{"a b.example", ""},
 		{strings.Repeat("a", 64) + ".example", ""},
 		{strings.Repeat("a.", 127) + "a", ""},

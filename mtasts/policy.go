@@ -6,6 +6,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/smtptls/smtptls/internal/dnsname"
 	"github.com/smtptls/smtptls/tlsrpt"
 )
 
@@ -252,18 +253,21 @@ func (p *Policy) String() string {
 // one left-most label: "*.example.com" matches "mail.example.com", not
 // "example.com" and not "a.b.example.com". Names compare in canonical form:
 // any case, a trailing dot and U-labels are accepted (U-labels become
-// A-labels with golang.org/x/net/idna). An IP address, an address literal
-// or a name with an all-numeric top-level label never matches, even a
-// pattern spelled like it. Match looks only at the patterns: the caller
+// A-labels with IDNA2008 lookup). Host names and patterns follow the mail
+// profile of internal/dnsname: '_' is allowed, and an IP address, an
+// address literal or a name with an all-numeric top-level label never
+// matches, even a pattern spelled like it. Match looks only at the patterns: the caller
 // decides what the mode means.
 func (p *Policy) Match(host string) bool {
-	h, reason := normalizeName(host)
-	if reason != "" {
+	h, err := dnsname.Mail.Normalize(host)
+	if err != nil {
 		return false
 	}
 	for _, pat := range p.MX {
-		pat, ok := normalizePattern(pat)
-		if !ok {
+		// Parsed policies hold canonical patterns, which Normalize
+		// returns without allocating; this serves policies built by hand.
+		pat, err := dnsname.Pattern.Normalize(pat)
+		if err != nil {
 			continue
 		}
 		if suffix, wild := strings.CutPrefix(pat, "*."); wild {
@@ -276,22 +280,4 @@ func (p *Policy) Match(host string) bool {
 		}
 	}
 	return false
-}
-
-// normalizePattern puts a pattern in canonical form. Parsed policies
-// already hold canonical patterns; this serves policies built by hand.
-func normalizePattern(pat string) (string, bool) {
-	if ascii, lower := ldhASCII(strings.TrimPrefix(pat, "*.")); ascii && lower &&
-		pat != "" && pat[len(pat)-1] != '.' {
-		return pat, true
-	}
-	name, wild := strings.CutPrefix(pat, "*.")
-	n, reason := normalizeName(name)
-	if reason != "" {
-		return "", false
-	}
-	if wild {
-		return "*." + n, true
-	}
-	return n, true
 }

@@ -181,11 +181,11 @@ func (w *World) servePolicy(rw http.ResponseWriter, r *http.Request) {
 	if !w.sleep(r.Context(), w.getNetDelay()) {
 		panic(http.ErrAbortHandler)
 	}
-	host := strings.ToLower(r.Host)
+	host := r.Host
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
 	}
-	host = strings.TrimSuffix(host, ".")
+	host, _ = hostName(host) // "" if not a name: no policy
 	domain, ok := strings.CutPrefix(host, "mta-sts.")
 	var p Policy
 	w.mu.RLock()
@@ -275,9 +275,9 @@ func (w *World) policyCert(hello *tls.ClientHelloInfo) (*tls.Certificate, error)
 	if !w.sleep(hello.Context(), w.getNetDelay()) {
 		return nil, errors.New("smtptlstest: MTA-STS server: closed")
 	}
-	host := strings.TrimSuffix(strings.ToLower(hello.ServerName), ".")
+	host, _ := hostName(hello.ServerName)
 	if host == "" {
-		return nil, errors.New("smtptlstest: MTA-STS server: no SNI")
+		return nil, errors.New("smtptlstest: MTA-STS server: no SNI, or not a name")
 	}
 	domain, _ := strings.CutPrefix(host, "mta-sts.")
 	kind := CertValid

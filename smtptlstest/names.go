@@ -4,33 +4,24 @@ import (
 	"bytes"
 	"fmt"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/miekg/dns"
-	"golang.org/x/net/idna"
+
+	"github.com/smtptls/smtptls/internal/dnsname"
 )
 
 // fqdn returns name as the DNS front speaks it: lowercase A-labels, fully
-// qualified. It accepts any case, with or without the trailing dot, and
-// U-labels; "" and "." are the root.
+// qualified. It accepts what dnsname.Owner accepts (any case, with or
+// without the trailing dot, U-labels, '_' labels); "" and "." are the root.
 func fqdn(name string) (string, error) {
-	name = strings.TrimSpace(name)
 	if name == "" || name == "." {
 		return ".", nil
 	}
-	name = strings.TrimSuffix(name, ".")
-	if !isASCII(name) {
-		a, err := idna.Lookup.ToASCII(name)
-		if err != nil {
-			return "", fmt.Errorf("smtptlstest: invalid domain name %q: %w", name, err)
-		}
-		name = a
+	n, err := dnsname.Owner.Normalize(name)
+	if err != nil {
+		return "", fmt.Errorf("smtptlstest: %w", err)
 	}
-	name = strings.ToLower(name) + "."
-	if _, ok := dns.IsDomainName(name); !ok || strings.ContainsFunc(name, func(r rune) bool { return r <= ' ' || r > '~' }) {
-		return "", fmt.Errorf("smtptlstest: invalid domain name %q", name)
-	}
-	return name, nil
+	return n + ".", nil
 }
 
 // mustFQDN is fqdn for the World's configuration methods, whose callers are
@@ -44,22 +35,14 @@ func mustFQDN(name string) string {
 }
 
 // hostName returns name as the rest of the project speaks it: lowercase
-// A-labels without the trailing dot.
+// A-labels without the trailing dot. It accepts what fqdn accepts, so
+// that a test can build a World with names the library refuses.
 func hostName(name string) (string, error) {
 	n, err := fqdn(name)
 	if err != nil {
 		return "", err
 	}
 	return strings.TrimSuffix(n, "."), nil
-}
-
-func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= utf8.RuneSelf {
-			return false
-		}
-	}
-	return true
 }
 
 // parentName returns the name one label up, or "" for the root.

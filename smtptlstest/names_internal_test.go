@@ -33,13 +33,16 @@ func TestNameHelpers(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct{ in, want string }{
 		{"", "."}, {".", "."}, {"Example.COM", "example.com."}, {"example.com.", "example.com."},
-		{"bücher.example", "xn--bcher-kva.example."}, {"  mx.example ", "mx.example."},
+		{"bücher.example", "xn--bcher-kva.example."}, {"_25._tcp.MX.example", "_25._tcp.mx.example."},
+		{"x.1.2.3.4", "x.1.2.3.4."}, {"-a.example", "-a.example."},
 	} {
 		if got, err := fqdn(tt.in); err != nil || got != tt.want {
 			t.Errorf("fqdn(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
 		}
 	}
-	for _, bad := range []string{"a..b", "-\x00.", string(make([]byte, 300))} {
+	// Spaces used to be trimmed, and invalid UTF-8 to become the A-label
+	// of U+FFFD (xn--zn7ca): both are errors now (dnsname.Owner).
+	for _, bad := range []string{"a..b", "-\x00.", string(make([]byte, 300)), "  mx.example ", "\xff\xfe.example", "a b.example", "a.example.."} {
 		if _, err := fqdn(bad); err == nil {
 			t.Errorf("fqdn(%q): no error", bad)
 		}

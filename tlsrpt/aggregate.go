@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/smtptls/smtptls/internal/dnsname"
 )
 
 // Defaults for the zero values of the Aggregator's limits.
@@ -372,8 +374,8 @@ func canonPolicy(p Policy) (Policy, bool) {
 	default:
 		return Policy{}, false
 	}
-	dom, ok := normalizeDomain(p.Domain)
-	if !ok {
+	dom, err := dnsname.Mail.Normalize(p.Domain)
+	if err != nil {
 		return Policy{}, false
 	}
 	out := Policy{Type: p.Type, Domain: dom}

@@ -345,3 +345,31 @@ func TestAggregatorCanonicalises(t *testing.T) {
 		t.Errorf("helo %q (%d bytes)", d.ReceivingMXHelo, len(d.ReceivingMXHelo))
 	}
 }
+
+// TestAggregatorRefusesInvalidNames checks that a policy domain that is not
+// a mail domain is dropped, never rewritten into another name (invalid
+// UTF-8 used to become xn--zn7ca, the A-label of U+FFFD), and that a
+// reported MX host name in invalid UTF-8 is shown, not converted.
+func TestAggregatorRefusesInvalidNames(t *testing.T) {
+	t.Parallel()
+	for _, dom := range []string{"\xff\xfe.example", "b\xfccher.example", "x.1.2.3.4", "a\r\nb.example", "example.com.."} {
+		var a Aggregator
+		a.Failure(Policy{Type: PolicySTS, Domain: dom}, FailureDetails{FailedSessionCount: 1}, aggDay0)
+		if got := a.Reports(aggDay0, "o", "c"); got != nil {
+			t.Errorf("domain %q: reports %+v", dom, got)
+		}
+	}
+	for in, want := range map[string]string{
+		"\xff\xfe.example.":  "\uFFFD\uFFFD.example",
+		"MX.Bücher.Example.": "mx.xn--bcher-kva.example",
+		"*.MX.example":       "*.mx.example",
+		"*.\xffmx.example":   "*.\uFFFDmx.example",
+	} {
+		if got := canonPattern(in); got != want {
+			t.Errorf("canonPattern(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if got := lenientName("\xff\xfe.EXAMPLE.."); got != "\xff\xfe.example" {
+		t.Errorf("lenientName kept %q", got)
+	}
+}

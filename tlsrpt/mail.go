@@ -8,6 +8,8 @@ import (
 	"net/mail"
 	"strings"
 	"time"
+
+	"github.com/smtptls/smtptls/internal/dnsname"
 )
 
 // Message builds the e-mail form of a report (RFC 8460 5.3) for the
@@ -84,7 +86,7 @@ func (m *Message) Build(r *Report) ([]byte, error) {
 		to = append(to, a.String())
 	}
 	domain := r.PolicyDomain()
-	if d, ok := normalizeDomain(domain); ok {
+	if d, err := dnsname.Mail.Normalize(domain); err == nil {
 		domain = d
 	} else {
 		return invalid("report has no single valid policy domain")
@@ -97,8 +99,8 @@ func (m *Message) Build(r *Report) ([]byte, error) {
 			sub = addrDomain(from.Address)
 		}
 	}
-	submitter, ok := normalizeDomain(sub)
-	if !ok {
+	submitter, err := dnsname.Mail.Normalize(sub)
+	if err != nil {
 		return invalid("submitter domain " + quoteShort(sub))
 	}
 	msgID := m.MessageID

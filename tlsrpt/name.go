@@ -5,85 +5,36 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"golang.org/x/net/idna"
+	"github.com/smtptls/smtptls/internal/dnsname"
 )
 
-// normalizeDomain returns name as lowercase A-labels without the trailing
-// dot (RFC 8460 4.4: "policy-domain" is an A-label, never a U-label). It
-// accepts any case, one trailing dot and U-labels, and refuses address
-// literals and names that break RFC 1035 length rules.
-func normalizeDomain(name string) (string, bool) {
-	name = strings.TrimSuffix(name, ".")
-	if name == "" || len(name) > 1024 {
-		return "", false
-	}
-	if name[0] == '[' {
-		return "", false
-	}
-	if !isLDH(name) {
-		a, err := idna.Lookup.ToASCII(name)
-		if err != nil || !isLDH(a) {
-			return "", false
-		}
-		name = a
-	}
-	name = strings.ToLower(name)
-	if len(name) > 253 {
-		return "", false
-	}
-	if _, err := netip.ParseAddr(name); err == nil {
-		return "", false
-	}
-	for label := range strings.SplitSeq(name, ".") {
-		if label == "" || len(label) > 63 {
-			return "", false
-		}
-	}
-	return name, true
-}
+// Names acted on (a policy domain, RFC 8460 4.4: an A-label, never a
+// U-label; a submitter domain) go through dnsname.Mail and are refused
+// when invalid. The helpers below are for names that are only reported.
 
-// isLDH reports whether s holds only ASCII letters, digits, hyphens,
-// underscores and dots.
-func isLDH(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_', c == '.':
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-// canonName is the lenient form of normalizeDomain for names that are
-// only reported, never acted on (an MX host name, a pattern from a peer's
+// canonName is the lenient form of dnsname.Mail for names that are only
+// reported, never acted on (an MX host name, a pattern from a peer's
 // report): the canonical form when there is one, else the input
 // lowercased, without the trailing dot and cut to maxField bytes.
 func canonName(name string) string {
 	if name == "" {
 		return ""
 	}
-	if d, ok := normalizeDomain(name); ok {
+	if d, err := dnsname.Mail.Normalize(name); err == nil {
 		return d
 	}
 	return clip(strings.ToLower(strings.TrimSuffix(name, ".")), maxField)
 }
 
 // lenientName tidies a name from a received report for grouping and
-// display without judging it: trailing dots removed, U-labels converted
-// to A-labels where IDNA allows, ASCII letters lowercased. It is
-// idempotent, so a parsed report renders and parses back unchanged.
+// display without judging it: trailing dots removed, then the canonical
+// form of an MX pattern or host name if it has one, else the ASCII
+// letters lowercased. It is idempotent, so a parsed report renders and
+// parses back unchanged.
 func lenientName(name string) string {
-	prefix := ""
-	if rest, ok := strings.CutPrefix(name, "*."); ok {
-		prefix, name = "*.", rest
-	}
 	name = strings.TrimRight(name, ".")
-	if !isLDH(name) {
-		if a, err := idna.Lookup.ToASCII(name); err == nil && isLDH(a) {
-			name = strings.TrimRight(a, ".")
-		}
+	if n, err := dnsname.Pattern.Normalize(name); err == nil {
+		return n
 	}
 	b := []byte(name)
 	for i, c := range b {
@@ -91,16 +42,14 @@ func lenientName(name string) string {
 			b[i] = c + 'a' - 'A'
 		}
 	}
-	return prefix + string(b)
+	return string(b)
 }
 
 // canonPattern canonicalises an MX host pattern ("mx.example.com" or
 // "*.example.com", RFC 8461 3.2) the way canonName does a name.
 func canonPattern(p string) string {
-	if rest, ok := strings.CutPrefix(p, "*."); ok {
-		if d, ok := normalizeDomain(rest); ok {
-			return "*." + d
-		}
+	if n, err := dnsname.Pattern.Normalize(p); err == nil {
+		return n
 	}
 	return canonName(p)
 }

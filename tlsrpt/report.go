@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/smtptls/smtptls/internal/dnsname"
 )
 
 // Media types of a report (RFC 8460 6.3, 6.4), for the HTTPS
@@ -281,7 +283,7 @@ func FileName(sender, policyDomain string, begin, end time.Time, uniqueID string
 // fileSafe canonicalises a domain name for a file name and drops every
 // byte that could act as a separator or a path element.
 func fileSafe(name string) string {
-	if d, ok := normalizeDomain(name); ok {
+	if d, err := dnsname.Mail.Normalize(name); err == nil {
 		name = d
 	} else {
 		name = strings.ToLower(name)

@@ -3,48 +3,27 @@ package tlsverify
 import (
 	"crypto/x509"
 	"encoding/asn1"
+	"net/netip"
 	"strings"
 	"unicode/utf8"
 
-	"golang.org/x/net/idna"
+	"github.com/smtptls/smtptls/internal/dnsname"
 )
 
-// canonicalName returns name as a lowercase A-label name without the
-// trailing dot, or "" if it is not a usable domain name. ASCII input is
-// only lowercased (no STD3 checks), so names with underscores survive;
-// input with non-ASCII characters is converted with the IDNA lookup
-// profile (RFC 5891).
+// canonicalName returns a reference identifier (RFC 6125 6.2: an MX host
+// name, a next-hop or policy domain) in canonical form with dnsname.Mail,
+// or "" if it is not a valid one. Names with underscores are valid;
+// invalid UTF-8 and malformed names are not. An IP address is kept (in
+// RFC 5952 form) as it always was: x509 then checks the IP address SANs.
 func canonicalName(name string) string {
-	name = strings.TrimSuffix(name, ".")
-	if name == "" || len(name) > 253 {
+	if a, err := netip.ParseAddr(name); err == nil {
+		return a.String()
+	}
+	n, err := dnsname.Mail.Normalize(name)
+	if err != nil {
 		return ""
 	}
-	if !isASCII(name) {
-		if !utf8.ValidString(name) {
-			return ""
-		}
-		a, err := idna.Lookup.ToASCII(name)
-		if err != nil {
-			return ""
-		}
-		name = a
-	}
-	name = strings.ToLower(name)
-	for label := range strings.SplitSeq(name, ".") {
-		if label == "" || len(label) > 63 {
-			return ""
-		}
-	}
-	return name
-}
-
-func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= utf8.RuneSelf {
-			return false
-		}
-	}
-	return true
+	return n
 }
 
 var oidCommonName = asn1.ObjectIdentifier{2, 5, 4, 3}
@@ -85,38 +64,28 @@ func matchesAnyName(leaf *x509.Certificate, refs []string) bool {
 // reference identifier. A wildcard must be the whole left-most label and
 // matches exactly one non-empty label (RFC 7672 3.2.3, RFC 6125 6.4.3);
 // partial-label wildcards such as "mx*.example.com" never match, and the
-// wildcard must be followed by at least two labels.
+// wildcard must be followed by at least two labels (dnsname.DNSID).
 func matchName(pattern, ref string) bool {
-	if len(pattern) == 0 || len(pattern) > 253 || !isASCII(pattern) {
+	// A presented identifier is compared as the certificate spells it,
+	// in A-labels and without a trailing dot (RFC 6125 6.4.2); only the
+	// ASCII case is folded.
+	if pattern == "" || pattern[len(pattern)-1] == '.' || !isASCII(pattern) {
 		return false
 	}
-	if rest, ok := strings.CutPrefix(pattern, "*."); ok {
-		if !strings.Contains(rest, ".") || strings.Contains(rest, "*") {
-			return false
-		}
+	p, err := dnsname.DNSID.Normalize(pattern)
+	if err != nil {
+		return false
+	}
+	if rest, ok := strings.CutPrefix(p, "*."); ok {
 		label, tail, ok := strings.Cut(ref, ".")
-		if !ok || label == "" {
-			return false
-		}
-		return equalFoldASCII(rest, tail)
+		return ok && label != "" && tail == rest
 	}
-	if strings.Contains(pattern, "*") {
-		return false
-	}
-	return equalFoldASCII(pattern, ref)
+	return p == ref
 }
 
-// equalFoldASCII compares ASCII case-insensitively; ref is lowercase.
-func equalFoldASCII(pattern, ref string) bool {
-	if len(pattern) != len(ref) {
-		return false
-	}
-	for i := 0; i < len(pattern); i++ {
-		c := pattern[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != ref[i] {
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
 			return false
 		}
 	}

@@ -123,6 +123,11 @@ func TestNames(t *testing.T) {
 		{"*", "com", false},
 		{"", "", false},
 		{"bücher.example", "xn--bcher-kva.example", false},
+		{"*.example.com.", "mx.example.com", false},
+		{"a b.example.com", "a b.example.com", false}, // not a DNS-ID
+		{"mx-.example.com", "mx-.example.com", false},
+		{"_mx.example.com", "_mx.example.com", true},
+		{"*.example.com", "_mx.example.com", true},
 	} {
 		t.Run(tc.pattern+"~"+tc.ref, func(t *testing.T) {
 			t.Parallel()
@@ -140,6 +145,17 @@ func TestNames(t *testing.T) {
 		{"a..b", ""},
 		{"\xff.example", ""},
 		{strings.Repeat("a", 64) + ".example", ""},
+		// Refused since dnsname.Mail: these used to pass as ASCII.
+		{"a b.example", ""},
+		{"a\x00b.example", ""},
+		{"a\r\nb.example", ""},
+		{"-mx.example", ""},
+		{"x.1.2.3.4", ""},
+		{"*.example.com", ""},
+		{"bücher\xff.example", ""},
+		// Addresses are kept for x509's IP address SAN check.
+		{"192.0.2.1", "192.0.2.1"},
+		{"2001:DB8::1", "2001:db8::1"},
 	} {
 		if got := canonicalName(tc.in); got != tc.want {
 			t.Errorf("canonicalName(%q) = %q, want %q", tc.in, got, tc.want)
@@ -232,5 +248,22 @@ func TestWorkLimit(t *testing.T) {
 	var e *Error
 	if !errors.As(err, &e) || e.Kind != KindLimit || e.Result != tlsrpt.ValidationFailure {
 		t.Fatalf("got %v, want KindLimit", err)
+	}
+}
+
+// TestPKIXInvalidHost checks that a Host that is not a mail host name is a
+// configuration error, not a name to look for in certificates ("a b.example"
+// and "-mx.example" used to pass as ASCII).
+func TestPKIXInvalidHost(t *testing.T) {
+	t.Parallel()
+	for _, host := range []string{"", "a b.example", "mx.example\r\n", "-mx.example", "x.1.2.3.4", "\xff\xfe.example"} {
+		t.Run(host, func(t *testing.T) {
+			t.Parallel()
+			err := (&PKIX{Host: host}).VerifyChain(nil)
+			var e *Error
+			if !errors.As(err, &e) || e.Kind != KindConfig {
+				t.Errorf("Host %q: %v; want KindConfig", host, err)
+			}
+		})
 	}
 }
