@@ -224,10 +224,6 @@ func (d *Decision) STSPolicy() *mtasts.Policy {
 //   - A host whose address or TLSA lookup failed is unusable (RFC 7672
 //     2.1.2).
 //
-// When Resolver is a resolver.Cache that holds every MX and DANE answer
-// needed, no lookup can wait for the network: Evaluate then makes them one
-// after another on the calling goroutine, MTA-STS last.
-//
 // The returned error is a *Error (KindMXLookup, KindInvalidDomain, or
 // KindCanceled when ctx ended before the MTA-STS lookup completed: a
 // decision without the policy would be weaker than the domain's),
@@ -240,12 +236,10 @@ func (e *Evaluator) Evaluate(ctx context.Context, domain string) (*Decision, err
 		return nil, &Error{Kind: KindInvalidDomain, Domain: domain, Err: err}
 	}
 	if p, ok := e.res.(peeker); ok {
-		// Warm path: when every answer the MX and DANE lookups need is
-		// cached, the decision is made on the calling goroutine, MTA-STS
-		// last. The goroutines that overlap lookups on the cold path
-		// cost more (starts, stack growth) than cached lookups do. Any
-		// missing answer falls through to the cold path, which starts
-		// over; what was read so far was only read from memory.
+		// Warm path: with every MX and DANE answer cached, nothing can
+		// wait for the network, and the goroutines that overlap lookups
+		// would cost more than the lookups. A miss starts over on the
+		// cold path; so far only memory was read.
 		if dec, err := e.evaluate(ctx, d, cachedOnly{p}); !errors.Is(err, errNotCached) {
 			return dec, err
 		}
@@ -254,8 +248,8 @@ func (e *Evaluator) Evaluate(ctx context.Context, domain string) (*Decision, err
 }
 
 // evaluate is Evaluate for a normalised domain with the MX and DANE
-// lookups through r. With a cachedOnly r it runs every lookup on the
-// calling goroutine and returns errNotCached at the first missing answer.
+// lookups through r; with a cachedOnly r it returns errNotCached at the
+// first missing answer.
 func (e *Evaluator) evaluate(ctx context.Context, d string, r resolver.Resolver) (*Decision, error) {
 	_, warm := r.(cachedOnly)
 	dec := &Decision{Domain: d}
@@ -265,8 +259,7 @@ func (e *Evaluator) evaluate(ctx context.Context, d string, r resolver.Resolver)
 	}
 
 	// MTA-STS starts with the MX lookup: its TXT query does not depend on
-	// it (RFC 8461 5 does not order them). On the warm path it runs last,
-	// when nothing else can wait for the network.
+	// it (RFC 8461 5 does not order them).
 	stsDone := func() error { return nil }
 	if !warm {
 		stsDone = e.startSTS(ctx, dec, hasOv, false)
@@ -454,10 +447,8 @@ func (e *Evaluator) sortMX(mxs []*dns.MX) []*Host {
 }
 
 // evaluateHosts runs the DANE lookup of every host through r
-// concurrently. The last host's runs on the calling goroutine, and with
-// inline (r answers from memory) every host's: a goroutine per host costs
-// more than cached lookups do, in starts and stack growth, and with
-// uncached ones the wait is the same.
+// concurrently, the last host's on the calling goroutine; inline (the warm
+// path) runs them all there.
 func (e *Evaluator) evaluateHosts(ctx context.Context, dec *Decision, port int, r resolver.Resolver, inline bool) {
 	daneOn := !e.DisableDANE && (dec.Override == nil || dec.Override.Mode.usesDANE())
 	lookup := func(h *Host) {
