@@ -41,7 +41,7 @@ var levelNames = [...]string{
 	DANE:          "dane",
 	STSEnforce:    "sts-enforce",
 	STSTesting:    "sts-testing",
-	PKIX:          "verify",
+	PKIX:          "pkix",
 	NoTLS:         "none",
 }
 
