@@ -364,13 +364,21 @@ func (e *Evaluator) EvaluateRelay(ctx context.Context, host string, port int) (*
 }
 
 // Recheck looks for a new MTA-STS policy for domain, bypassing the cache
-// and the fetch back-off, then evaluates again. RFC 8461 5 asks for it
-// before an enforce failure becomes a permanent bounce.
+// and the fetch back-off (mtasts.Client.Recheck: the policy host is asked
+// again, even when an ordinary lookup's fetch is in flight), then
+// evaluates again. RFC 8461 5 asks for it before an enforce failure
+// becomes a permanent bounce. Where Evaluate does not consult MTA-STS
+// (DisableSTS, or an operator override for the domain), Recheck does not
+// either and is Evaluate.
 func (e *Evaluator) Recheck(ctx context.Context, domain string) (*Decision, error) {
 	e.init()
-	if e.sts != nil {
-		if _, err := e.sts.Recheck(ctx, domain); err != nil && ctx.Err() != nil {
-			return nil, err
+	if e.sts != nil && !e.DisableSTS {
+		// An invalid name skips the fetch: Evaluate reports it.
+		d, err := dnsname.Mail.Normalize(domain)
+		if _, hasOv := e.over[d]; err == nil && !hasOv {
+			if _, err := e.sts.Recheck(ctx, domain); err != nil && ctx.Err() != nil {
+				return nil, err
+			}
 		}
 	}
 	return e.Evaluate(ctx, domain)
