@@ -96,8 +96,11 @@ type Evaluator struct {
 	// DNSSEC answers Bogus and certificates expired.
 	Now func() time.Time
 
-	// Logger receives warnings (an unusable resolver, policy lint). Nil
-	// means slog.Default().
+	// Logger receives warnings (invalid overrides, DANE disabled). Nil
+	// means slog.Default(). It is also the Logger of the default MTA-STS
+	// client (when STS is nil), which logs fetch failures and a policy's
+	// lint warnings once, when it fetches the policy; a caller who sets
+	// STS sets its Logger. Evaluate itself logs nothing per message.
 	Logger *slog.Logger
 
 	once sync.Once
@@ -421,10 +424,10 @@ func (e *Evaluator) startSTS(ctx context.Context, dec *Decision, hasOv, inline b
 			// (invariant 1): the caller defers.
 			return &Error{Kind: KindCanceled, Domain: dec.Domain, Reason: "MTA-STS lookup did not complete", Err: res.err}
 		}
+		// The policy's lint warnings (dec.STS.Warnings) are not logged
+		// here, once per message: the MTA-STS client logs them when it
+		// fetches the policy.
 		dec.STS = res.r
-		for _, w := range dec.STS.Warnings {
-			e.log.Warn("smtptls: MTA-STS policy warning", "domain", dec.Domain, "warning", w.String())
-		}
 		return nil
 	}
 }
