@@ -51,6 +51,8 @@ func TestPolicyWarningsLoggedOnce(t *testing.T) {
 		name string
 		ev   *smtptls.Evaluator
 	}{
+		// The default client shares the Evaluator's Logger.
+		{"default client", &smtptls.Evaluator{Resolver: w.Resolver(), Roots: w.CA().Pool(), DialContext: w.DialContext, Logger: log}},
 		{"own client", &smtptls.Evaluator{Resolver: w.Resolver(), Roots: w.CA().Pool(), Logger: log,
 			STS: &mtasts.Client{Resolver: w.Resolver(), HTTPClient: w.HTTPClient(), Logger: log}}},
 	} {
