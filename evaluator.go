@@ -263,6 +263,9 @@ type Decision struct {
 	STS *mtasts.Result
 	// Override is the operator override applied, or nil.
 	Override *Override
+
+	rptMu   sync.Mutex           // guards rptDone
+	rptDone []*tlsrpt.Aggregator // where the MTA-STS policy failure was counted
 }
 
 // Deliverable returns the hosts an MTA may try, in order. Empty means
