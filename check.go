@@ -33,11 +33,9 @@ func (e *Evaluator) Check(ctx context.Context) error {
 		e.log.Warn("smtptls: DANE is disabled by configuration")
 		return nil
 	}
-	err := e.check(ctx)
-	if err != nil {
-		e.log.Error("smtptls: DANE cannot work with this resolver", "err", err)
-	}
-	return err
+	// The error is returned, not logged: the caller decides whether it
+	// is fatal, and logging it too would report it twice.
+	return e.check(ctx)
 }
 
 func (e *Evaluator) check(ctx context.Context) error {

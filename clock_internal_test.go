@@ -2,6 +2,7 @@ package smtptls
 
 import (
 	"crypto/x509"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -28,7 +29,7 @@ func TestPolicyHTTPClientClock(t *testing.T) {
 		{"2100", func() time.Time { return time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC) }, tlsrpt.CertificateExpired},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			resp, err := policyHTTPClient(pool, tc.now).Get(srv.URL)
+			resp, err := policyHTTPClient(pool, tc.now, (&net.Dialer{}).DialContext).Get(srv.URL)
 			if err == nil {
 				resp.Body.Close()
 			}

@@ -10,7 +10,9 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -81,6 +83,16 @@ type Evaluator struct {
 	// MaxMX bounds the MX hosts considered. Zero means DefaultMaxMX.
 	MaxMX int
 
+	// DialContext dials the TCP connections of the default MTA-STS
+	// client's policy fetches (when STS is nil), with the signature of
+	// net.Dialer.DialContext. It is only ever given IP addresses: the
+	// policy host mta-sts.<domain> is resolved with Resolver (A and AAAA,
+	// resolver.LookupAddrs), never with the system's resolver, so that
+	// the whole decision rests on one view of the DNS. Nil means a
+	// net.Dialer. It does not reach a client the caller builds: set
+	// STS.HTTPClient's transport instead.
+	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
+
 	// Now is the Evaluator's clock. Nil means time.Now. It reaches
 	// everything the Evaluator builds: the certificate validity checks of
 	// every verifier and tls.Config it returns (Host.Verify,
@@ -96,8 +108,11 @@ type Evaluator struct {
 	// DNSSEC answers Bogus and certificates expired.
 	Now func() time.Time
 
-	// Logger receives warnings (an unusable resolver, policy lint). Nil
-	// means slog.Default().
+	// Logger receives warnings (invalid overrides, DANE disabled). Nil
+	// means slog.Default(). It is also the Logger of the default MTA-STS
+	// client (when STS is nil), which logs fetch failures and a policy's
+	// lint warnings once, when it fetches the policy; a caller who sets
+	// STS sets its Logger. Evaluate itself logs nothing per message.
 	Logger *slog.Logger
 
 	once sync.Once
@@ -121,7 +136,7 @@ func (e *Evaluator) init() {
 		if e.sts == nil && !e.DisableSTS {
 			e.sts = &mtasts.Client{
 				Resolver:   e.res,
-				HTTPClient: policyHTTPClient(e.Roots, e.Now),
+				HTTPClient: policyHTTPClient(e.Roots, e.Now, e.policyDialer()),
 				Now:        e.Now,
 				Logger:     e.Logger,
 			}
@@ -138,13 +153,14 @@ func (e *Evaluator) init() {
 }
 
 // policyHTTPClient is the default MTA-STS fetch client: our own transport
-// (never http.DefaultClient), trusting roots, TLS 1.2 at least (RFC 8461
-// 3.3), checking certificate validity at now (nil: time.Now).
-func policyHTTPClient(roots *x509.CertPool, now func() time.Time) *http.Client {
+// (never http.DefaultClient) dialling with dial, trusting roots, TLS 1.2
+// at least (RFC 8461 3.3), checking certificate validity at now (nil:
+// time.Now).
+func policyHTTPClient(roots *x509.CertPool, now func() time.Time, dial dialFunc) *http.Client {
 	return &http.Client{
 		Transport: &http.Transport{
 			Proxy:                 nil,
-			DialContext:           (&net.Dialer{Timeout: 30 * time.Second}).DialContext,
+			DialContext:           dial,
 			TLSClientConfig:       &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12, Time: now},
 			TLSHandshakeTimeout:   30 * time.Second,
 			ResponseHeaderTimeout: 60 * time.Second,
@@ -156,6 +172,70 @@ func policyHTTPClient(roots *x509.CertPool, now func() time.Time) *http.Client {
 			MaxResponseHeaderBytes: 64 << 10,
 		},
 		Timeout: 60 * time.Second,
+	}
+}
+
+// dialFunc is the signature of net.Dialer.DialContext.
+type dialFunc = func(ctx context.Context, network, addr string) (net.Conn, error)
+
+// policyDialAttempt bounds one connection attempt to a policy host's
+// address when more addresses remain to be tried, so that one
+// unreachable address cannot use up the whole fetch budget.
+const policyDialAttempt = 10 * time.Second
+
+// policyDialer returns the dial function of the default MTA-STS client:
+// host names (mta-sts.<domain>) are resolved with the Evaluator's
+// resolver, and each address is dialled with DialContext (nil: a
+// net.Dialer) in the order resolver.LookupAddrs returns them until one
+// connects. Only addresses reach the dialler, so neither it nor the
+// system's resolver ever looks a name up.
+func (e *Evaluator) policyDialer() dialFunc {
+	dial := e.DialContext
+	if dial == nil {
+		dial = (&net.Dialer{Timeout: 30 * time.Second}).DialContext
+	}
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		host, portText, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil, &net.OpError{Op: "dial", Net: network, Err: err}
+		}
+		if _, err := netip.ParseAddr(host); err == nil {
+			return dial(ctx, network, addr)
+		}
+		port, err := strconv.ParseUint(portText, 10, 16)
+		if err != nil {
+			return nil, &net.OpError{Op: "dial", Net: network, Err: &net.AddrError{Err: "invalid port", Addr: addr}}
+		}
+		addrs, _, err := resolver.LookupAddrs(ctx, e.res, dns.Fqdn(strings.ToLower(host)))
+		if err != nil {
+			return nil, &net.DNSError{Err: "lookup failed", Name: host, IsTemporary: true, UnwrapErr: err}
+		}
+		var targets []string
+		for _, a := range addrs {
+			if a = a.Unmap(); network == "tcp4" && !a.Is4() || network == "tcp6" && !a.Is6() {
+				continue
+			}
+			targets = append(targets, netip.AddrPortFrom(a, uint16(port)).String())
+		}
+		if len(targets) == 0 {
+			return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+		}
+		var errs []error
+		for i, t := range targets {
+			actx, cancel := ctx, context.CancelFunc(func() {})
+			if i < len(targets)-1 {
+				actx, cancel = context.WithTimeout(ctx, policyDialAttempt)
+			}
+			c, err := dial(actx, network, t)
+			cancel()
+			if err == nil {
+				return c, nil
+			}
+			if errs = append(errs, err); ctx.Err() != nil {
+				break
+			}
+		}
+		return nil, errors.Join(errs...)
 	}
 }
 
@@ -183,6 +263,9 @@ type Decision struct {
 	STS *mtasts.Result
 	// Override is the operator override applied, or nil.
 	Override *Override
+
+	rptMu   sync.Mutex           // guards rptDone
+	rptDone []*tlsrpt.Aggregator // where the MTA-STS policy failure was counted
 }
 
 // Deliverable returns the hosts an MTA may try, in order. Empty means
@@ -364,13 +447,21 @@ func (e *Evaluator) EvaluateRelay(ctx context.Context, host string, port int) (*
 }
 
 // Recheck looks for a new MTA-STS policy for domain, bypassing the cache
-// and the fetch back-off, then evaluates again. RFC 8461 5 asks for it
-// before an enforce failure becomes a permanent bounce.
+// and the fetch back-off (mtasts.Client.Recheck: the policy host is asked
+// again, even when an ordinary lookup's fetch is in flight), then
+// evaluates again. RFC 8461 5 asks for it before an enforce failure
+// becomes a permanent bounce. Where Evaluate does not consult MTA-STS
+// (DisableSTS, or an operator override for the domain), Recheck does not
+// either and is Evaluate.
 func (e *Evaluator) Recheck(ctx context.Context, domain string) (*Decision, error) {
 	e.init()
-	if e.sts != nil {
-		if _, err := e.sts.Recheck(ctx, domain); err != nil && ctx.Err() != nil {
-			return nil, err
+	if e.sts != nil && !e.DisableSTS {
+		// An invalid name skips the fetch: Evaluate reports it.
+		d, err := dnsname.Mail.Normalize(domain)
+		if _, hasOv := e.over[d]; err == nil && !hasOv {
+			if _, err := e.sts.Recheck(ctx, domain); err != nil && ctx.Err() != nil {
+				return nil, err
+			}
 		}
 	}
 	return e.Evaluate(ctx, domain)
@@ -413,10 +504,10 @@ func (e *Evaluator) startSTS(ctx context.Context, dec *Decision, hasOv, inline b
 			// (invariant 1): the caller defers.
 			return &Error{Kind: KindCanceled, Domain: dec.Domain, Reason: "MTA-STS lookup did not complete", Err: res.err}
 		}
+		// The policy's lint warnings (dec.STS.Warnings) are not logged
+		// here, once per message: the MTA-STS client logs them when it
+		// fetches the policy.
 		dec.STS = res.r
-		for _, w := range dec.STS.Warnings {
-			e.log.Warn("smtptls: MTA-STS policy warning", "domain", dec.Domain, "warning", w.String())
-		}
 		return nil
 	}
 }

@@ -47,7 +47,7 @@ func TestPolicyHTTPClientBoundsHeaders(t *testing.T) {
 			srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
 			srv.StartTLS()
 			defer srv.Close()
-			c := policyHTTPClient(pool, nil)
+			c := policyHTTPClient(pool, nil, nil)
 			tr := c.Transport.(*http.Transport)
 			defer tr.CloseIdleConnections()
 			tr.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {

@@ -3,6 +3,9 @@ package smtptls
 import (
 	"errors"
 	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/smtptls/smtptls/mtasts"
@@ -56,9 +59,28 @@ func (h *Host) stsPolicy() *mtasts.Policy { return h.dec.STSPolicy() }
 // Sessions that deliver a TLS-RPT report are not counted (a report about
 // a report must not loop, RFC 8460 3): RecordSession does nothing for an
 // Attempt with Report set.
+//
+// The first RecordSession of a Decision (per Aggregator) also records the
+// decision's MTA-STS policy failure, if its lookup had one (see
+// Decision.STS.FetchError): a failure of result type
+// sts-policy-fetch-error, sts-policy-invalid or sts-webpki-invalid (RFC
+// 8460 4.3.2.2) with no MX host or address (the failure concerns the
+// policy host, not an MX), counted once per Decision however many hosts
+// are recorded, and never changing how the sessions themselves count. It
+// is reported under the policy the decision applied (RFC 8460 4.4:
+// policy-type is the type of policy the sender applied): "sts" with the
+// cached policy when one is still in force (its sessions count there
+// too, and the domain learns that its new policy cannot be fetched while
+// the old one is enforced), else "no-policy-found", since without a
+// policy in force the sender delivered as if the domain had none (RFC
+// 8461 5). The failure-reason-code names the fetch failure
+// ("http-status-404", "timeout", "certificate-not-valid", ...).
 func (h *Host) RecordSession(agg *tlsrpt.Aggregator, a Attempt, addr netip.Addr, sessErr error, now time.Time) {
 	if agg == nil || a.Report {
 		return
+	}
+	if h.dec != nil {
+		h.dec.recordPolicyFailure(agg, now)
 	}
 	p := h.ReportPolicy()
 	if sessErr == nil {
@@ -75,4 +97,51 @@ func (h *Host) RecordSession(agg *tlsrpt.Aggregator, a Attempt, addr netip.Addr,
 		d.ReceivingIP = addr.String()
 	}
 	agg.Failure(p, d, now)
+}
+
+// recordPolicyFailure counts the decision's MTA-STS policy failure in agg,
+// once per aggregator.
+func (d *Decision) recordPolicyFailure(agg *tlsrpt.Aggregator, now time.Time) {
+	p, fd, ok := d.policyFailure()
+	if !ok {
+		return
+	}
+	d.rptMu.Lock()
+	done := slices.Contains(d.rptDone, agg)
+	if !done {
+		d.rptDone = append(d.rptDone, agg)
+	}
+	d.rptMu.Unlock()
+	if !done {
+		agg.Failure(p, fd, now)
+	}
+}
+
+// policyFailure returns the TLS-RPT policy and failure details of the
+// decision's MTA-STS fetch failure, or false when there was none (see
+// RecordSession for the choice of policy).
+func (d *Decision) policyFailure() (tlsrpt.Policy, tlsrpt.FailureDetails, bool) {
+	if d.STS == nil || d.STS.FetchError == nil {
+		return tlsrpt.Policy{}, tlsrpt.FailureDetails{}, false
+	}
+	me, ok := errors.AsType[*mtasts.Error](d.STS.FetchError)
+	if !ok {
+		return tlsrpt.Policy{}, tlsrpt.FailureDetails{}, false
+	}
+	switch me.Result {
+	case tlsrpt.STSPolicyFetchError, tlsrpt.STSPolicyInvalid, tlsrpt.STSWebPKIInvalid:
+	default:
+		return tlsrpt.Policy{}, tlsrpt.FailureDetails{}, false
+	}
+	p := tlsrpt.Policy{Type: tlsrpt.PolicyNoPolicyFound, Domain: d.Domain}
+	if sp := d.STSPolicy(); sp != nil {
+		// As Host.ReportPolicy, so that the failure joins the sessions
+		// counted under the same policy.
+		p = tlsrpt.Policy{Type: tlsrpt.PolicySTS, Domain: d.Domain, Strings: sp.Lines, MXHosts: sp.MX}
+	}
+	reason := strings.ReplaceAll(me.Kind.String(), " ", "-")
+	if me.Kind == mtasts.KindHTTPStatus && me.StatusCode != 0 {
+		reason += "-" + strconv.Itoa(me.StatusCode)
+	}
+	return p, tlsrpt.FailureDetails{ResultType: me.Result, FailureReasonCode: reason}, true
 }

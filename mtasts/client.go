@@ -253,7 +253,8 @@ func (c *Client) now() time.Time {
 //   - A missing, invalid or unresolvable TXT record does not delete the
 //     cached policy: it keeps applying until it expires.
 //   - A policy of mode none is cached and applied as no policy.
-//   - Only one fetch per domain is in flight; concurrent lookups share it.
+//   - Only one fetch per domain is in flight; concurrent lookups share it
+//     (a Recheck never joins an ordinary lookup's fetch: see Recheck).
 //
 // domain may be in any case, with a trailing dot or U-labels. DNS and
 // fetch failures are outcomes in the Result, never errors: with no cached
@@ -269,8 +270,10 @@ func (c *Client) Lookup(ctx context.Context, domain string) (*Result, error) {
 // an enforce policy: RFC 8461 5 requires the sender to check for an updated
 // policy first. It ignores the cached policy's freshness and the fetch
 // back-off and fetches the policy whenever a TXT record exists (even with
-// an unchanged id). A failed fetch still leaves the cached policy in
-// effect.
+// an unchanged id): every Recheck reaches the policy host, sharing a fetch
+// only with other Rechecks (and Refresh) in flight for the domain, never
+// with an ordinary Lookup's. A failed fetch still leaves the cached
+// policy in effect.
 func (c *Client) Recheck(ctx context.Context, domain string) (*Result, error) {
 	return c.lookup(ctx, domain, true)
 }
@@ -392,11 +395,19 @@ type fetchRequest struct {
 }
 
 // fetchShared runs one fetch per domain at a time (golang.org/x/sync
-// singleflight). The fetch does not inherit ctx's cancellation, so a caller
-// that gives up does not fail the others; each caller waits only as long
-// as its own ctx allows.
+// singleflight), and one forced fetch. Forced and ordinary fetches are
+// separate flights: an ordinary fetch may answer from the Cache or the
+// back-off without reaching the network, so a Recheck that joined one
+// could miss the updated policy RFC 8461 5 asks it to look for. The fetch
+// does not inherit ctx's cancellation, so a caller that gives up does not
+// fail the others; each caller waits only as long as its own ctx allows.
 func (c *Client) fetchShared(ctx context.Context, d string, req fetchRequest) (*flightResult, error) {
-	ch := c.flight.DoChan(d, func() (any, error) {
+	key := d
+	if req.force {
+		// A domain name never contains a space.
+		key += " force"
+	}
+	ch := c.flight.DoChan(key, func() (any, error) {
 		return c.fetchAndStore(context.WithoutCancel(ctx), d, req), nil
 	})
 	select {

@@ -19,9 +19,12 @@
 // policies fresh (RFC 8461 10.2) and prune unused ones.
 //
 // The parsers (ParseRecord, SelectRecord, ParsePolicy) are strict per the
-// ABNF and reject what it rejects; Policy.Lint reports what is valid but
-// unwise (a wildcard over a public suffix, typos of known keys) without
-// changing how the policy applies.
+// ABNF and reject what it rejects, with two exceptions in ParsePolicy
+// where rejecting would turn an enforce policy into no policy (failing
+// open) and tolerating cannot change what matches: blank lines after the
+// last field, and one trailing dot on an mx pattern. Policy.Lint reports
+// those, and what is valid but unwise (a wildcard over a public suffix,
+// typos of known keys), without changing how the policy applies.
 //
 // Fetch accepts a policy only over HTTPS from mta-sts.<domain>, with a
 // WebPKI-valid certificate for that name, status 200, no redirects, media

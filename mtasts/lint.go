@@ -2,6 +2,7 @@ package mtasts
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -29,6 +30,15 @@ const (
 	// RFC 8461 3.2 recommends weeks, since the cached policy is what
 	// protects the first messages after an attacker blocks a fetch.
 	WarnShortMaxAge
+	// WarnMXTrailingDot: an mx pattern was written with a trailing dot
+	// ("mail.example."), outside the RFC 8461 3.2 syntax. ParsePolicy
+	// removes the dot, so the pattern matches exactly what the dotless one
+	// does; stricter senders (mox) reject the whole policy.
+	WarnMXTrailingDot
+	// WarnTrailingBlankLines: the policy ends in blank lines, outside the
+	// RFC 8461 3.2 syntax (one optional line terminator ends the policy).
+	// ParsePolicy ignores them; stricter senders (mox) reject the policy.
+	WarnTrailingBlankLines
 )
 
 // Warning is a finding about a valid policy that does not change how the
@@ -54,6 +64,10 @@ func (w Warning) String() string {
 		return fmt.Sprintf("unknown key %q ignored (a typo of a known key?)", w.Subject)
 	case WarnShortMaxAge:
 		return fmt.Sprintf("max_age %s is short; weeks are recommended", w.Subject)
+	case WarnMXTrailingDot:
+		return fmt.Sprintf("mx pattern %q has a trailing dot (read without it; some senders reject the policy)", w.Subject)
+	case WarnTrailingBlankLines:
+		return fmt.Sprintf("%s blank line(s) after the last field (ignored; some senders reject the policy)", w.Subject)
 	}
 	return fmt.Sprintf("warning(%d) %q", w.Kind, w.Subject)
 }
@@ -83,6 +97,31 @@ func (p *Policy) Lint(domain string) []Warning {
 	}
 	if p.Mode != None && p.MaxAge < 24*time.Hour {
 		ws = append(ws, Warning{Kind: WarnShortMaxAge, Subject: p.MaxAge.String()})
+	}
+	return append(ws, p.lintSyntax()...)
+}
+
+// lintSyntax reports the tolerances ParsePolicy applied, read from the
+// lines as received: mx values with a trailing dot and blank lines after
+// the last field.
+func (p *Policy) lintSyntax() []Warning {
+	var ws []Warning
+	blank := 0
+	for _, line := range p.Lines {
+		key, value, ok := strings.Cut(line, ":")
+		if !ok {
+			if strings.Trim(line, " \t") == "" {
+				blank++
+			}
+			continue
+		}
+		blank = 0
+		if value = strings.Trim(value, " \t"); key == "mx" && strings.HasSuffix(value, ".") {
+			ws = append(ws, Warning{Kind: WarnMXTrailingDot, Subject: value})
+		}
+	}
+	if blank > 0 {
+		ws = append(ws, Warning{Kind: WarnTrailingBlankLines, Subject: strconv.Itoa(blank)})
 	}
 	return ws
 }

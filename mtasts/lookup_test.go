@@ -431,6 +431,81 @@ func TestRecheck(t *testing.T) {
 	wantFetchError(t, res, tlsrpt.STSPolicyFetchError)
 }
 
+// TestRecheckDoesNotJoinLookup: a Recheck that starts while an ordinary
+// lookup's fetch is in flight must not share it (issue 13 point 9): that
+// fetch was asked for before the publisher's update and may answer from
+// the cache or the back-off without reaching the network at all.
+func TestRecheckDoesNotJoinLookup(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.setID("a", "1")
+	// The old policy is served slowly, so that the ordinary lookup's fetch
+	// is still in flight when the Recheck starts.
+	e.w.SetPolicy("a.example", smtptlstest.Policy{Body: policy(mtasts.Enforce, week, "mx.a.example"), Delay: 3 * time.Second})
+	c := e.client(nil)
+	done := make(chan *mtasts.Result, 1)
+	go func() {
+		res, err := c.Lookup(bg, "a.example")
+		if err != nil {
+			t.Error(err)
+		}
+		done <- res
+	}()
+	// The server counts a request when it arrives, before its delay.
+	for deadline := time.Now().Add(10 * time.Second); e.w.PolicyFetches("a.example") == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("the lookup's fetch never reached the server")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	e.w.SetPolicy("a.example", smtptlstest.Policy{Body: policy(mtasts.Enforce, week, "mx.a.example", "new-mx.a.example")})
+	start := time.Now()
+	res, err := c.Recheck(bg, "a.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := e.w.PolicyFetches("a.example"); n != 2 {
+		t.Errorf("%d fetches, want 2: the Recheck did not reach the policy host", n)
+	}
+	if res.Policy == nil || !res.Policy.Match("new-mx.a.example") {
+		t.Errorf("Recheck returned %+v, not the updated policy", res.Policy)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("Recheck took %v: it waited for the lookup's fetch", d)
+	}
+	if res := <-done; res == nil || res.Policy == nil || res.Policy.Match("new-mx.a.example") {
+		t.Errorf("the ordinary lookup got %+v, want the old policy it fetched", res)
+	}
+}
+
+// TestRechecksShareAFetch: concurrent Rechecks of one domain may share
+// one forced fetch; each still gets an answer from the network.
+func TestRechecksShareAFetch(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.setID("a", "1")
+	e.w.SetPolicy("a.example", smtptlstest.Policy{Body: policy(mtasts.Enforce, week, "mx.a.example")})
+	c := e.client(nil)
+	want(t, lookup(t, c, "a.example"), mtasts.SourceFetch, mtasts.Enforce, "1")
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			res, err := c.Recheck(bg, "a.example")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if res.Source != mtasts.SourceFetch {
+				t.Errorf("Recheck answered from %v", res.Source)
+			}
+		})
+	}
+	wg.Wait()
+	if n := e.w.PolicyFetches("a.example"); n < 2 || n > 5 {
+		t.Errorf("%d fetches", n)
+	}
+}
+
 func TestLookupMisuse(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)

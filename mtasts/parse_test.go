@@ -138,7 +138,17 @@ func TestParsePolicy(t *testing.T) {
 					t.Errorf("MX = %q", p.MX)
 				}
 			}},
-		{name: "mx with trailing dot", body: head + "max_age: 1\nmx: b.example.", ok: false, line: 5},
+		// RFC 8461 3.2's Domain has no trailing dot; one is removed (the
+		// same name), never more (see TestParsePolicyTolerances).
+		{name: "mx with trailing dot", body: head + "max_age: 1\nmx: b.example.", ok: true, maxAge: time.Second,
+			check: func(t *testing.T, p *Policy) {
+				if !slices.Equal(p.MX, []string{"mx.example.com", "b.example"}) {
+					t.Errorf("MX = %q", p.MX)
+				}
+			}},
+		{name: "mx with two trailing dots", body: head + "max_age: 1\nmx: b.example..", ok: false, line: 5},
+		{name: "mx dot alone", body: head + "max_age: 1\nmx: .", ok: false, line: 5},
+		{name: "mx wildcard and dot", body: head + "max_age: 1\nmx: *.", ok: false, line: 5},
 		{name: "mx wildcard alone", body: head + "max_age: 1\nmx: *", ok: false, line: 5},
 		{name: "mx inner wildcard", body: head + "max_age: 1\nmx: a.*.example", ok: false, line: 5},
 		{name: "mx with port", body: head + "max_age: 1\nmx: a.example:25", ok: false, line: 5},
@@ -148,7 +158,10 @@ func TestParsePolicy(t *testing.T) {
 		{name: "WSP before colon", body: "version : STSv1\nmode: none\nmax_age: 1", ok: false, line: 1},
 		{name: "leading WSP", body: " version: STSv1\nmode: none\nmax_age: 1", ok: false, line: 1},
 		{name: "no WSP after colon", body: "version:STSv1\nmode:none\nmax_age:1", ok: true, maxAge: time.Second},
-		{name: "trailing empty line", body: "version: STSv1\nmode: none\nmax_age: 1\n\n", ok: false, line: 4},
+		{name: "trailing empty line", body: "version: STSv1\nmode: none\nmax_age: 1\n\n", ok: true, maxAge: time.Second},
+		{name: "trailing blank lines, CRLF and WSP", body: "version: STSv1\r\nmode: none\r\nmax_age: 1\r\n\r\n \t\r\n\n", ok: true, maxAge: time.Second},
+		{name: "empty line between fields", body: "version: STSv1\n\nmode: none\nmax_age: 1\n", ok: false, line: 2},
+		{name: "empty line before a trailing field", body: "version: STSv1\nmode: none\nmax_age: 1\n\nx: y\n", ok: false, line: 4},
 		{name: "BOM", body: "\ufeffversion: STSv1\nmode: none\nmax_age: 1", ok: false, line: 1},
 		{name: "too large", body: head + "max_age: 1\nx: " + strings.Repeat("a", MaxPolicySize), ok: false},
 		{name: "exactly the size limit", body: padTo(head+"max_age: 1\nx: ", MaxPolicySize), ok: true, maxAge: time.Second},
@@ -307,5 +320,46 @@ func TestLint(t *testing.T) {
 	p := &Policy{Mode: Enforce, MX: []string{"*.com"}}
 	if !p.Match("attacker.com") {
 		t.Error("*.com must still match attacker.com")
+	}
+}
+
+// TestParsePolicyTolerances: the two syntax slips ParsePolicy tolerates
+// (issue 13 point 10) keep an enforce policy in force, never widen what
+// it matches, and are reported by Lint.
+func TestParsePolicyTolerances(t *testing.T) {
+	t.Parallel()
+	const strict = "version: STSv1\nmode: enforce\nmx: mail.example\nmx: *.backup.example\nmax_age: 86400\n"
+	const sloppy = "version: STSv1\nmode: enforce\nmx: mail.example.\nmx: *.backup.example.\nmax_age: 86400\n\n\r\n"
+	want, err := ParsePolicy([]byte(strict))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ParsePolicy([]byte(sloppy))
+	if err != nil {
+		t.Fatalf("a trailing dot and trailing blank lines reject an enforce policy: %v", err)
+	}
+	if got.Mode != Enforce || !slices.Equal(got.MX, want.MX) {
+		t.Fatalf("got %+v, want the patterns of %+v", got, want)
+	}
+	for _, host := range []string{
+		"mail.example", "MAIL.example.", "x.mail.example", "mail.example.com", "example",
+		"a.backup.example", "backup.example", "a.b.backup.example", "mail", "a.backup.example.net",
+	} {
+		if g, w := got.Match(host), want.Match(host); g != w {
+			t.Errorf("Match(%q) = %v with the tolerated policy, %v with the strict one", host, g, w)
+		}
+	}
+	var kinds []WarningKind
+	var subjects []string
+	for _, w := range got.Lint("example.com") {
+		kinds = append(kinds, w.Kind)
+		subjects = append(subjects, w.Subject)
+	}
+	wantKinds := []WarningKind{WarnMXTrailingDot, WarnMXTrailingDot, WarnTrailingBlankLines}
+	if !slices.Equal(kinds, wantKinds) || !slices.Equal(subjects, []string{"mail.example.", "*.backup.example.", "2"}) {
+		t.Errorf("Lint = %v (%q), want %v", got.Lint("example.com"), subjects, wantKinds)
+	}
+	if ws := want.Lint("example.com"); len(ws) != 0 {
+		t.Errorf("Lint of the strict policy = %v", ws)
 	}
 }

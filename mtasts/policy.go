@@ -51,7 +51,9 @@ type Policy struct {
 }
 
 // ParsePolicy parses a policy body strictly by RFC 8461 3.2 with its
-// errata: lines end in LF or CRLF (the last may lack one), whitespace may
+// errata, with two tolerances that never change what the policy matches
+// (Lint reports both): blank lines after the last field, and one trailing
+// dot on an mx pattern (removed). Otherwise: lines end in LF or CRLF (the last may lack one), whitespace may
 // follow the ":" and the value, keys are case-sensitive, unknown keys are
 // ignored (but must be syntactically valid extensions), a repeated key
 // other than mx keeps its first value, max_age is 1 to 10 digits and at
@@ -86,6 +88,16 @@ func ParsePolicy(body []byte) (*Policy, error) {
 
 		colon := strings.IndexByte(line, ':')
 		if colon < 0 {
+			if trimWSP(line) == "" && isBlankTail(rest) {
+				// Blank lines after the last field are outside the
+				// ABNF (one optional sts-policy-term ends the record)
+				// but carry nothing: rejecting them would turn an
+				// enforce policy into no policy, failing open.
+				// Snawoot's postfix-mta-sts-resolver skips blank lines
+				// too. Lint reports them; a blank line between fields
+				// stays an error, as in mox and postfix-tlspol.
+				continue
+			}
 			if line == "" {
 				return fail(n, "empty line")
 			}
@@ -179,9 +191,18 @@ func parseMaxAge(s string) (int64, bool) {
 }
 
 // parseMXPattern checks sts-policy-mx-value = ["*."] Domain (RFC 5321
-// Domain: dot-separated labels of letters, digits and inner hyphens; no
-// trailing dot; A-labels only, RFC 8461 3.2) and lowercases it.
+// Domain: dot-separated labels of letters, digits and inner hyphens;
+// A-labels only, RFC 8461 3.2) and lowercases it.
+//
+// One trailing dot ("mail.example.", the absolute form of the same name)
+// is outside the RFC 5321 Domain syntax but names exactly the host the
+// dotless pattern names, so it is removed rather than rejecting the whole
+// policy, which would turn enforce into no policy (failing open). The
+// pattern then matches exactly what the dotless one does; Lint reports
+// it (WarnMXTrailingDot). Anything else around the dot ("a..", ".", "*.")
+// is still an error.
 func parseMXPattern(s string) (string, bool) {
+	s = strings.TrimSuffix(s, ".")
 	name := strings.TrimPrefix(s, "*.")
 	if name == "" {
 		return "", false
@@ -197,6 +218,12 @@ func parseMXPattern(s string) (string, bool) {
 		}
 	}
 	return strings.ToLower(s), true
+}
+
+// isBlankTail reports whether the rest of a policy body holds only blank
+// lines (WSP, CR and LF).
+func isBlankTail(rest string) bool {
+	return strings.Trim(rest, " \t\r\n") == ""
 }
 
 // isPolicyExtValue checks sts-policy-ext-value =
