@@ -75,7 +75,10 @@ type Evaluator struct {
 
 	// DigestPreference ranks TLSA digest matching types for DANE digest
 	// agility (RFC 7671 9), strongest first; see
-	// tlsverify.DANE.DigestPreference. Nil means SHA-512 then SHA-256.
+	// tlsverify.DANE.DigestPreference. Nil means SHA-512 then SHA-256. A
+	// record of a matching type the list leaves out is unusable: a host
+	// that publishes only such records gets Encrypt (or STSEnforce), not
+	// DANE (dane.Options).
 	DigestPreference []uint8
 
 	// MaxMX bounds the MX hosts considered. Zero means DefaultMaxMX.
@@ -456,7 +459,7 @@ func (e *Evaluator) evaluateHosts(ctx context.Context, dec *Decision, port int, 
 			e.lookupAddrsOnly(ctx, r, h)
 			return
 		}
-		p, err := dane.Lookup(ctx, r, h.Name, port)
+		p, err := dane.LookupWith(ctx, r, h.Name, port, dane.Options{DigestPreference: e.DigestPreference})
 		if err != nil {
 			h.Err = hostLookupError(dec.Domain, h.Name, err)
 			return

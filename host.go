@@ -213,8 +213,7 @@ func (h *Host) FailureResult(err error) tlsrpt.ResultType {
 func (h *Host) daneVerifier() *tlsverify.DANE {
 	h.daneOnce.Do(func() {
 		names := dane.ReferenceNames(h.DANE, h.dec.Domain, h.dec.MXCNAME, h.dec.MXSecure)
-		h.daneV = h.DANE.Verifier(names...)
-		h.daneV.DigestPreference = h.ev.DigestPreference
+		h.daneV = h.DANE.Verifier(names...) // with the preference Level was decided on
 		h.daneV.Now = h.ev.Now
 	})
 	return h.daneV

@@ -17,8 +17,10 @@
 // The outcome is a Policy with a Level:
 //
 //   - None: no secure TLSA RRset. Opportunistic TLS, as before DANE.
-//   - Encrypt: a secure TLSA RRset whose records are all unusable. TLS is
-//     mandatory (never cleartext), without authentication (RFC 7672 2.2).
+//   - Encrypt: a secure TLSA RRset whose records are all unusable, also
+//     those of a matching type the sender's digest preference leaves out
+//     (Options, tlsverify.UsableRecords). TLS is mandatory (never
+//     cleartext), without authentication (RFC 7672 2.2).
 //   - Authenticate: at least one usable record. TLS and DANE
 //     authentication are mandatory.
 //

@@ -3,6 +3,7 @@ package dane_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/smtptls/smtptls/dane"
 	"github.com/smtptls/smtptls/resolver"
 	"github.com/smtptls/smtptls/smtptlstest"
+	"github.com/smtptls/smtptls/tlsverify"
 )
 
 const hash = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
@@ -143,6 +145,39 @@ func TestReferenceNames(t *testing.T) {
 		got := strings.Join(dane.ReferenceNames(p, "EXAMPLE.org.", c.expanded, c.secure), " ")
 		if got != c.want {
 			t.Errorf("secure=%v expanded=%q: %q, want %q", c.secure, c.expanded, got, c.want)
+		}
+	}
+}
+
+// TestLookupDigestPreference: records of a matching type the sender's
+// digest preference leaves out are unusable, and an RRset of only such
+// records is Encrypt (RFC 6698 4.1, RFC 7671 9, RFC 7672 2.2).
+func TestLookupDigestPreference(t *testing.T) {
+	t.Parallel()
+	w := smtptlstest.New(t)
+	w.AddZone("a.test", smtptlstest.ZoneConfig{Signing: smtptlstest.NSEC}).MustAdd(
+		"mx A 127.0.0.10",
+		"_25._tcp.mx TLSA 3 1 1 "+hash,
+	)
+	ctx := context.Background()
+	for _, c := range []struct {
+		pref   []uint8
+		level  dane.Level
+		usable int
+	}{
+		{nil, dane.Authenticate, 1},
+		{[]uint8{tlsverify.SHA256}, dane.Authenticate, 1},
+		{[]uint8{tlsverify.SHA512}, dane.Encrypt, 0},
+	} {
+		p, err := dane.LookupWith(ctx, w.Resolver(), "mx.a.test", 25, dane.Options{DigestPreference: c.pref})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Level != c.level || len(p.Records) != c.usable || len(p.RRset) != 1 {
+			t.Errorf("preference %v: level %v, %d usable of %d; want %v, %d", c.pref, p.Level, len(p.Records), len(p.RRset), c.level, c.usable)
+		}
+		if v := p.Verifier(); v.Usable() != (p.Level == dane.Authenticate) || !slices.Equal(v.DigestPreference, c.pref) {
+			t.Errorf("preference %v: verifier usable %v with preference %v", c.pref, v.Usable(), v.DigestPreference)
 		}
 	}
 }

@@ -1,0 +1,120 @@
+package smtptls_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/smtptls/smtptls"
+	"github.com/smtptls/smtptls/smtptlstest"
+	"github.com/smtptls/smtptls/tlsrpt"
+	"github.com/smtptls/smtptls/tlsverify"
+)
+
+// bothResolvers runs f once with the Stub (trusting the World's validating
+// front) and once with in-process validation.
+func bothResolvers(t *testing.T, f func(t *testing.T, validating bool)) {
+	t.Helper()
+	t.Run("stub", func(t *testing.T) { t.Parallel(); f(t, false) })
+	t.Run("validating", func(t *testing.T) { t.Parallel(); f(t, true) })
+}
+
+func (w *world) evaluatorFor(validating bool) *smtptls.Evaluator {
+	ev := w.evaluator()
+	if validating {
+		ev = w.validatingEvaluator()
+	}
+	ev.Logger = discard
+	ev.STS.Logger = discard
+	return ev
+}
+
+// sendAndRecord delivers one message via h with smtptlstest.Send and
+// records the session in a new Aggregator, as an MTA does; it returns the
+// outcome and the one policy result the session was counted under.
+func sendAndRecord(t *testing.T, w *world, h *smtptls.Host) (smtptlstest.Outcome, tlsrpt.PolicyResult) {
+	t.Helper()
+	ctx := context.Background()
+	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	o := smtptlstest.Send(ctx, w.DialContext, h, 25, smtptls.Attempt{},
+		smtptlstest.Message{From: "a@sender.test", To: []string{"b@" + h.Name}, Data: []byte("Subject: t\r\n\r\nhi\r\n")})
+	sessErr := o.Err
+	if sessErr == nil {
+		sessErr = o.VerifyErr
+	}
+	agg := &tlsrpt.Aggregator{}
+	h.RecordSession(agg, smtptls.Attempt{}, o.Addr, sessErr, now)
+	reps := agg.Reports(now, "test", "mailto:t@sender.test")
+	if len(reps) != 1 || len(reps[0].Policies) != 1 {
+		t.Fatalf("reports %+v, want one policy result", reps)
+	}
+	return o, reps[0].Policies[0]
+}
+
+// TestDigestPreferenceUnusableRRset: a sender whose DigestPreference
+// leaves out the only matching type a host publishes cannot use any of
+// its records (RFC 6698 4.1, RFC 7671 9). A secure TLSA RRset without a
+// usable record means TLS without authentication (RFC 7672 2.2): level
+// Encrypt, or STSEnforce where an enforce policy applies, and delivery
+// succeeds. It used to be level DANE with every handshake failing
+// (no-usable-records, reported as tlsa-invalid).
+func TestDigestPreferenceUnusableRRset(t *testing.T) {
+	t.Parallel()
+	bothResolvers(t, func(t *testing.T, validating bool) {
+		w := newWorld(t)
+		z := w.zone("sha256.test", true)
+		z.MustAdd("@ MX 10 mx.sha256.test.")
+		_, cert := w.mx("mx.sha256.test")
+		z.MustAdd(smtptlstest.TLSARecord("_25._tcp.mx.sha256.test.", cert.Leaf, 3, 1, 1))
+
+		z = w.zone("sha256sts.test", true)
+		z.MustAdd("@ MX 10 mx.sha256sts.test.")
+		_, cert = w.mx("mx.sha256sts.test")
+		z.MustAdd(smtptlstest.TLSARecord("_25._tcp.mx.sha256sts.test.", cert.Leaf, 3, 1, 1))
+		w.sts(z, "sha256sts.test", "enforce", "mx.sha256sts.test")
+
+		z = w.zone("sha512.test", true)
+		z.MustAdd("@ MX 10 mx.sha512.test.")
+		_, cert = w.mx("mx.sha512.test")
+		z.MustAdd(smtptlstest.TLSARecord("_25._tcp.mx.sha512.test.", cert.Leaf, 3, 1, 1),
+			smtptlstest.TLSARecord("_25._tcp.mx.sha512.test.", cert.Leaf, 3, 1, 2))
+
+		only512 := w.evaluatorFor(validating)
+		only512.DigestPreference = []uint8{tlsverify.SHA512}
+		def := w.evaluatorFor(validating)
+
+		for _, c := range []struct {
+			name    string
+			ev      *smtptls.Evaluator
+			domain  string
+			level   smtptls.Level
+			verdict smtptls.Verdict
+			policy  tlsrpt.PolicyType
+		}{
+			{"sha256 only, sha512 preferred", only512, "sha256.test", smtptls.Encrypt, smtptls.Encrypted, tlsrpt.PolicyTLSA},
+			{"sha256 only, sts enforce", only512, "sha256sts.test", smtptls.STSEnforce, smtptls.Verified, tlsrpt.PolicySTS},
+			{"sha256 and sha512, sha512 preferred", only512, "sha512.test", smtptls.DANE, smtptls.Verified, tlsrpt.PolicyTLSA},
+			{"sha256 only, default preference", def, "sha256.test", smtptls.DANE, smtptls.Verified, tlsrpt.PolicyTLSA},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				d, err := c.ev.Evaluate(context.Background(), c.domain)
+				if err != nil {
+					t.Fatal(err)
+				}
+				h := d.Hosts[0]
+				if h.Err != nil || h.Level != c.level {
+					t.Fatalf("level %v err %v, want %v", h.Level, h.Err, c.level)
+				}
+				o, pr := sendAndRecord(t, w, h)
+				if !o.Delivered || !o.TLS || o.Verdict != c.verdict || o.VerifyErr != nil {
+					t.Errorf("send: delivered %v tls %v verdict %v (%v, %v), want delivered over TLS, %v",
+						o.Delivered, o.TLS, o.Verdict, o.Err, o.VerifyErr, c.verdict)
+				}
+				if pr.Policy.Type != c.policy || pr.Summary.TotalSuccessfulSessionCount != 1 || pr.Summary.TotalFailureSessionCount != 0 {
+					t.Errorf("TLS-RPT: policy %v, summary %+v, details %+v; want %v with one success",
+						pr.Policy.Type, pr.Summary, pr.FailureDetails, c.policy)
+				}
+			})
+		}
+	})
+}
