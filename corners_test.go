@@ -2,6 +2,9 @@ package smtptls_test
 
 import (
 	"context"
+	"errors"
+	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -117,4 +120,112 @@ func TestDigestPreferenceUnusableRRset(t *testing.T) {
 			})
 		}
 	})
+}
+
+// TestNumericMXTarget: "MX 10 192.0.2.44." names a host "192.0.2.44", not
+// an address (RFC 1035 3.3.9, RFC 5321 5.1); Postfix warns "numeric domain
+// name in resource data of MX record" and does not use it. The host is
+// kept in the Decision, unusable with a KindHostLookup error that says
+// why (no TLS-RPT result: no TLS was attempted), never dialled, and the
+// other MX host is used, with or without an MTA-STS policy and DANE. An
+// mx pattern that names it ("mx: 192.0.2.44") never matches it (patterns
+// are host names, dnsname.Pattern), so it cannot make the host usable
+// either; it is unusable for its name, not excluded by the policy.
+func TestNumericMXTarget(t *testing.T) {
+	t.Parallel()
+	bothResolvers(t, func(t *testing.T, validating bool) {
+		w := newWorld(t)
+		for _, c := range []struct {
+			domain string
+			sts    []string // mx patterns of an enforce policy; nil: none
+			dane   bool
+		}{
+			{domain: "plain.test"},
+			{domain: "dane.test", dane: true},
+			{domain: "sts.test", sts: []string{"mx.sts.test"}},
+			{domain: "stswild.test", sts: []string{"*.stswild.test"}},
+			{domain: "stsnumeric.test", sts: []string{"mx.stsnumeric.test", "192.0.2.44"}},
+		} {
+			z := w.zone(c.domain, c.dane)
+			z.MustAdd("@ MX 10 192.0.2.44.", "@ MX 20 mx."+c.domain+".")
+			_, cert := w.mx("mx." + c.domain)
+			if c.dane {
+				z.MustAdd(smtptlstest.TLSARecord("_25._tcp.mx."+c.domain+".", cert.Leaf, 3, 1, 1))
+			}
+			if c.sts != nil {
+				w.sts(z, c.domain, "enforce", c.sts...)
+			}
+		}
+		for _, c := range []struct {
+			domain  string
+			noDANE  bool
+			level   smtptls.Level
+			verdict smtptls.Verdict
+		}{
+			{"plain.test", false, smtptls.Opportunistic, smtptls.Encrypted},
+			{"plain.test", true, smtptls.Opportunistic, smtptls.Encrypted},
+			{"dane.test", false, smtptls.DANE, smtptls.Verified},
+			{"sts.test", false, smtptls.STSEnforce, smtptls.Verified},
+			{"stswild.test", false, smtptls.STSEnforce, smtptls.Verified},
+			{"stsnumeric.test", false, smtptls.STSEnforce, smtptls.Verified},
+		} {
+			name := c.domain
+			if c.noDANE {
+				name += " dane off"
+			}
+			t.Run(name, func(t *testing.T) {
+				ev := w.evaluatorFor(validating)
+				ev.DisableDANE = c.noDANE
+				d, err := ev.Evaluate(context.Background(), c.domain)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(d.Hosts) != 2 {
+					t.Fatalf("%d hosts, want both MX hosts", len(d.Hosts))
+				}
+				num := d.Hosts[0]
+				var e *smtptls.Error
+				if num.Name != "192.0.2.44" || !errors.As(num.Err, &e) || e.Kind != smtptls.KindHostLookup ||
+					!strings.Contains(e.Error(), `numeric domain name in resource data of MX record: "192.0.2.44."`) {
+					t.Fatalf("numeric MX target: name %q err %v; want a KindHostLookup error naming it", num.Name, num.Err)
+				}
+				if len(num.Addrs) != 0 || num.DANE != nil || num.Excluded || num.FailureResult(num.Err) != "" {
+					t.Errorf("numeric MX target: addrs %v dane %v excluded %v result %q", num.Addrs, num.DANE, num.Excluded, num.FailureResult(num.Err))
+				}
+				del := d.Deliverable()
+				if len(del) != 1 || del[0].Name != "mx."+c.domain || del[0].Level != c.level {
+					t.Fatalf("deliverable %v, want mx.%s at %v", del, c.domain, c.level)
+				}
+				o, pr := sendAndRecord(t, w, del[0])
+				if !o.Delivered || o.Verdict != c.verdict {
+					t.Errorf("send via mx.%s: delivered %v verdict %v (%v %v)", c.domain, o.Delivered, o.Verdict, o.Err, o.VerifyErr)
+				}
+				if pr.Summary.TotalFailureSessionCount != 0 {
+					t.Errorf("TLS-RPT: %+v", pr)
+				}
+				agg := &tlsrpt.Aggregator{}
+				num.RecordSession(agg, smtptls.Attempt{}, netip.Addr{}, num.Err, time.Now())
+				if st := agg.Stats(); st.Policies != 0 || st.Dropped != 0 {
+					t.Errorf("the numeric MX target was reported to TLS-RPT: %+v", st)
+				}
+			})
+		}
+	})
+}
+
+// TestEvaluateRelayAddress pins what EvaluateRelay does with an address
+// (a relay given as "[192.0.2.1]" or "192.0.2.1"), unchanged by the MX
+// target rule: it is not a name, so there is no TLSA or MTA-STS lookup to
+// make, and EvaluateRelay reports KindInvalidDomain (an MTA delivering to
+// a literal needs no decision: DANE never applies to it, RFC 7672 2.2).
+func TestEvaluateRelayAddress(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	ev := w.evaluatorFor(false)
+	for _, host := range []string{"[192.0.2.1]", "192.0.2.1", "192.0.2.44.", "[IPv6:2001:db8::1]"} {
+		var e *smtptls.Error
+		if d, err := ev.EvaluateRelay(context.Background(), host, 25); !errors.As(err, &e) || e.Kind != smtptls.KindInvalidDomain {
+			t.Errorf("EvaluateRelay(%q) = %v, %v; want KindInvalidDomain", host, d, err)
+		}
+	}
 }

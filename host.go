@@ -18,7 +18,9 @@ import (
 // Host is one MX host of a Decision.
 type Host struct {
 	// Name is the MX host name, lowercase A-labels without the trailing
-	// dot (or an IP address written in the MX record: no DANE for it).
+	// dot. An MX target that is not a host name (such as "192.0.2.44",
+	// which is never dialled as an address) is kept as written, lowercase,
+	// with Err set.
 	Name string
 	// Preference is the MX preference (0 for an implicit MX or a relay).
 	Preference uint16

@@ -182,18 +182,14 @@ func Lookup(ctx context.Context, r resolver.Resolver, host string, port int) (*P
 // resolver). Which records are usable, and so the Level, is decided by
 // tlsverify.UsableRecords with o.DigestPreference.
 //
-// Host must be a name: DANE never applies to address literals or to IP
-// addresses written in MX records (RFC 7672 2.2); for those Lookup returns
-// a Policy with Level None and the address.
+// Host must be a host name. An address, an address literal, or a name
+// that looks like one ("192.0.2.44", "127.1": a last label all digits) is
+// refused with KindName: DANE never applies to addresses (RFC 7672 2.2),
+// so a sender delivering to a literal has no lookup to make, and an MX
+// target such as "192.0.2.44." is a name (RFC 1035 3.3.9) that must never
+// be dialled as an address (Postfix: "numeric domain name in resource
+// data of MX record").
 func LookupWith(ctx context.Context, r resolver.Resolver, host string, port int, o Options) (*Policy, error) {
-	if dnsname.IsAddress(host) {
-		p := &Policy{Host: host, Port: port, Base: host}
-		if a, err := netip.ParseAddr(strings.Trim(strings.TrimPrefix(strings.TrimPrefix(host, "["), "IPv6:"), "[]")); err == nil {
-			p.Addrs = []netip.Addr{a}
-			p.AddrSecurity = resolver.Insecure
-		}
-		return p, nil
-	}
 	name, err := dnsname.Mail.Normalize(host)
 	if err != nil {
 		return nil, &Error{Kind: KindName, Host: host, Err: err}

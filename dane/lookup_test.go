@@ -94,8 +94,12 @@ func TestLookup(t *testing.T) {
 		{host: "bogus.a.test", wantKind: dane.KindTLSA},
 		{host: "aserv.a.test", wantKind: dane.KindAddress},
 		{host: "half.a.test", level: dane.Authenticate, base: "half.a.test", usable: 1, rrset: 1, addrSec: resolver.Secure},
-		{host: "192.0.2.1", level: dane.None, base: "192.0.2.1", addrSec: resolver.Insecure},
-		{host: "[IPv6:2001:db8::1]", level: dane.None, base: "[IPv6:2001:db8::1]", addrSec: resolver.Insecure},
+		// Addresses are refused: no DANE for them, and an MX target that
+		// looks like one is never dialled as one.
+		{host: "192.0.2.1", wantKind: dane.KindName},
+		{host: "192.0.2.1.", wantKind: dane.KindName},
+		{host: "[IPv6:2001:db8::1]", wantKind: dane.KindName},
+		{host: "2001:db8::1", wantKind: dane.KindName},
 		{host: "bad..name", wantKind: dane.KindName},
 		// Refused, no longer rewritten or looked up (dnsname.Mail).
 		{host: "\xff\xfe.a.test", wantKind: dane.KindName},
