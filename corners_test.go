@@ -8,7 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
+
 	"github.com/smtptls/smtptls"
+	"github.com/smtptls/smtptls/resolver"
 	"github.com/smtptls/smtptls/smtptlstest"
 	"github.com/smtptls/smtptls/tlsrpt"
 	"github.com/smtptls/smtptls/tlsverify"
@@ -228,4 +231,95 @@ func TestEvaluateRelayAddress(t *testing.T) {
 			t.Errorf("EvaluateRelay(%q) = %v, %v; want KindInvalidDomain", host, d, err)
 		}
 	}
+}
+
+// TestFailedAddressFamilyNextToSecure: one address family failing next to
+// a secure answer of the other makes the host unusable, through both
+// resolvers alike. The address lookups are the first of the queries that
+// locate the host's TLSA records (RFC 7672 2.2.2), and if any of those
+// fails (bogus, timeout, SERVFAIL...) the client "MUST treat that server
+// as compromised and MUST NOT deliver mail via that server" (RFC 7672
+// 2.1.2). The Stub sees a bogus answer as SERVFAIL and used to deliver
+// over the other family with DANE, while Validating refused the host for
+// a bogus answer only. Next to an insecure answer (no DANE possible), a
+// failed family is skipped as before: the host is used over the other.
+// In every case the next MX host is used (RFC 7672 2.1.2).
+func TestFailedAddressFamilyNextToSecure(t *testing.T) {
+	t.Parallel()
+	bothResolvers(t, func(t *testing.T, validating bool) {
+		w := newWorld(t)
+		type tc struct {
+			domain string
+			signed bool
+			qtype  uint16
+			fault  smtptlstest.Fault
+		}
+		cases := []tc{
+			{"aservfail.test", true, dns.TypeA, smtptlstest.FaultServFail},
+			{"abogus.test", true, dns.TypeA, smtptlstest.FaultBadSignature},
+			{"atimeout.test", true, dns.TypeA, smtptlstest.FaultTimeout},
+			{"aaaaservfail.test", true, dns.TypeAAAA, smtptlstest.FaultServFail},
+			{"aaaabogus.test", true, dns.TypeAAAA, smtptlstest.FaultBadSignature},
+			{"unsigned.test", false, dns.TypeA, smtptlstest.FaultServFail},
+		}
+		v6 := netip.MustParseAddr("2001:db8::25")
+		for i, c := range cases {
+			z := w.zone(c.domain, c.signed)
+			z.MustAdd("@ MX 10 mx1."+c.domain+".", "@ MX 20 mx2."+c.domain+".")
+			for _, mx := range []string{"mx1." + c.domain, "mx2." + c.domain} {
+				srv, cert := w.mx(mx)
+				z.MustAdd(smtptlstest.TLSARecord("_25._tcp."+mx+".", cert.Leaf, 3, 1, 1))
+				if mx[:3] == "mx1" {
+					// mx1 has both families, each reaching its server.
+					a := v6.As16()
+					a[15] = byte(i)
+					addr := netip.AddrFrom16(a)
+					z.MustAdd(mx + ". AAAA " + addr.String())
+					w.Register(addr, 25, srv.Addr())
+				}
+			}
+			w.SetFault("mx1."+c.domain, c.qtype, c.fault)
+		}
+		ev := w.evaluatorFor(validating)
+		if validating {
+			// A timed-out query is retried: keep the test short.
+			ev.Resolver.(*resolver.Cache).Resolver.(*resolver.Validating).Timeout = 200 * time.Millisecond
+		} else {
+			ev.Resolver.(*resolver.Stub).Timeout = 200 * time.Millisecond
+		}
+		for _, c := range cases {
+			t.Run(c.domain, func(t *testing.T) {
+				t.Parallel()
+				d, err := ev.Evaluate(context.Background(), c.domain)
+				if err != nil {
+					t.Fatal(err)
+				}
+				mx1, mx2 := d.Hosts[0], d.Hosts[1]
+				if mx2.Err != nil {
+					t.Fatalf("mx2: %v", mx2.Err)
+				}
+				if !c.signed {
+					// Insecure: the AAAA addresses are used, without DANE.
+					if mx1.Err != nil || mx1.Level != smtptls.Opportunistic || len(mx1.Addrs) != 1 || !mx1.Addrs[0].Is6() {
+						t.Fatalf("mx1: err %v level %v addrs %v; want opportunistic over IPv6", mx1.Err, mx1.Level, mx1.Addrs)
+					}
+					if o, _ := sendAndRecord(t, w, mx1); !o.Delivered || !o.TLS {
+						t.Errorf("send via mx1: %v", o.Err)
+					}
+					return
+				}
+				var e *smtptls.Error
+				if !errors.As(mx1.Err, &e) || e.Kind != smtptls.KindHostLookup || mx1.DANE != nil || len(mx1.Addrs) != 0 {
+					t.Fatalf("mx1: err %v level %v addrs %v; want unusable (KindHostLookup)", mx1.Err, mx1.Level, mx1.Addrs)
+				}
+				del := d.Deliverable()
+				if len(del) != 1 || del[0] != mx2 || mx2.Level != smtptls.DANE {
+					t.Fatalf("deliverable %v (mx2 level %v), want mx2 with DANE", del, mx2.Level)
+				}
+				if o, pr := sendAndRecord(t, w, mx2); !o.Delivered || o.Verdict != smtptls.Verified || pr.Summary.TotalSuccessfulSessionCount != 1 {
+					t.Errorf("send via mx2: %v %v %v", o.Verdict, o.Err, pr)
+				}
+			})
+		}
+	})
 }
