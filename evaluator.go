@@ -77,7 +77,10 @@ type Evaluator struct {
 
 	// DigestPreference ranks TLSA digest matching types for DANE digest
 	// agility (RFC 7671 9), strongest first; see
-	// tlsverify.DANE.DigestPreference. Nil means SHA-512 then SHA-256.
+	// tlsverify.DANE.DigestPreference. Nil means SHA-512 then SHA-256. A
+	// record of a matching type the list leaves out is unusable: a host
+	// that publishes only such records gets Encrypt (or STSEnforce), not
+	// DANE (dane.Options).
 	DigestPreference []uint8
 
 	// MaxMX bounds the MX hosts considered. Zero means DefaultMaxMX.
@@ -305,7 +308,8 @@ func (d *Decision) STSPolicy() *mtasts.Policy {
 //     such sessions are Trusted, never Verified (RFC 7672 2.2.1).
 //   - MTA-STS enforce marks hosts not matching the policy as unusable.
 //   - A host whose address or TLSA lookup failed is unusable (RFC 7672
-//     2.1.2).
+//     2.1.2), and so is an MX target that is not a host name: one that
+//     looks like an address ("192.0.2.44.") is never dialled as one.
 //
 // The returned error is a *Error (KindMXLookup, KindInvalidDomain, or
 // KindCanceled when ctx ended before the MTA-STS lookup completed: a
@@ -371,7 +375,7 @@ func (e *Evaluator) evaluate(ctx context.Context, d string, r resolver.Resolver)
 		dec.ImplicitMX = true
 		dec.Hosts = []*Host{{Name: d}}
 	default:
-		dec.Hosts = e.sortMX(mxs)
+		dec.Hosts = e.sortMX(d, mxs)
 	}
 	e.evaluateHosts(ctx, dec, 25, r, warm)
 	if warm {
@@ -513,17 +517,19 @@ func (e *Evaluator) startSTS(ctx context.Context, dec *Decision, hasOv, inline b
 }
 
 // sortMX orders MX hosts by preference, shuffling hosts of equal
-// preference (RFC 5321 5.1), and keeps at most MaxMX.
-func (e *Evaluator) sortMX(mxs []*dns.MX) []*Host {
+// preference (RFC 5321 5.1), and keeps at most MaxMX. A target that is
+// not a host name is kept, with Err set (badMXTarget).
+func (e *Evaluator) sortMX(domain string, mxs []*dns.MX) []*Host {
 	hosts := make([]*Host, 0, len(mxs))
 	for _, mx := range mxs {
-		name := strings.TrimSuffix(mx.Mx, ".")
-		if n, err := dnsname.Mail.Normalize(name); err == nil {
-			name = n
-		} else if !dnsname.IsAddress(name) {
-			name = strings.ToLower(name)
+		h := &Host{Name: strings.TrimSuffix(mx.Mx, "."), Preference: mx.Preference}
+		if n, err := dnsname.Mail.Normalize(h.Name); err == nil {
+			h.Name = n
+		} else {
+			h.Name = strings.ToLower(h.Name)
+			h.Err = badMXTarget(domain, mx.Mx, err)
 		}
-		hosts = append(hosts, &Host{Name: name, Preference: mx.Preference})
+		hosts = append(hosts, h)
 	}
 	rand.Shuffle(len(hosts), func(i, j int) { hosts[i], hosts[j] = hosts[j], hosts[i] })
 	slices.SortStableFunc(hosts, func(a, b *Host) int { return cmp.Compare(a.Preference, b.Preference) })
@@ -543,11 +549,14 @@ func (e *Evaluator) sortMX(mxs []*dns.MX) []*Host {
 func (e *Evaluator) evaluateHosts(ctx context.Context, dec *Decision, port int, r resolver.Resolver, inline bool) {
 	daneOn := !e.DisableDANE && (dec.Override == nil || dec.Override.Mode.usesDANE())
 	lookup := func(h *Host) {
+		if h.Err != nil {
+			return // not a host name (badMXTarget): nothing to look up
+		}
 		if !daneOn {
 			e.lookupAddrsOnly(ctx, r, h)
 			return
 		}
-		p, err := dane.Lookup(ctx, r, h.Name, port)
+		p, err := dane.LookupWith(ctx, r, h.Name, port, dane.Options{DigestPreference: e.DigestPreference})
 		if err != nil {
 			h.Err = hostLookupError(dec.Domain, h.Name, err)
 			return
@@ -576,11 +585,6 @@ func (e *Evaluator) evaluateHosts(ctx context.Context, dec *Decision, port int, 
 
 // lookupAddrsOnly resolves a host's addresses when DANE is off.
 func (e *Evaluator) lookupAddrsOnly(ctx context.Context, r resolver.Resolver, h *Host) {
-	if dnsname.IsAddress(h.Name) {
-		p, _ := dane.Lookup(ctx, r, h.Name, h.port) // literal: no lookup
-		h.Addrs = p.Addrs
-		return
-	}
 	addrs, ans, err := resolver.LookupAddrs(ctx, r, h.Name)
 	switch {
 	case err != nil:
@@ -590,6 +594,26 @@ func (e *Evaluator) lookupAddrsOnly(ctx context.Context, r resolver.Resolver, h 
 	default:
 		h.Addrs, h.AddrSecurity = addrs, ans.Security
 	}
+}
+
+// badMXTarget is the error of an MX host whose target is not a host name.
+// An MX target is a domain name (RFC 1035 3.3.9, RFC 5321 5.1), never an
+// address: "192.0.2.44." is a name of four labels whose last is numeric,
+// which no host name has (RFC 1123 2.1), so it is refused rather than
+// dialled as a literal, and DANE never applies to it (RFC 7672 2.2).
+// Postfix does the same: it warns "numeric domain name in resource data
+// of MX record" and does not use the record. The host stays in the
+// Decision with this error so that the MTA sees why; the other MX hosts
+// are used, and with none left the MTA defers (the domain may fix its
+// DNS). It is not a TLS failure: no TLS-RPT result.
+func badMXTarget(domain, target string, err error) *Error {
+	e := &Error{Kind: KindHostLookup, Domain: domain, Host: strings.ToLower(strings.TrimSuffix(target, "."))}
+	if errors.Is(err, dnsname.ErrAddress) {
+		e.Reason = "numeric domain name in resource data of MX record: " + strconv.Quote(target) + " is a name, never an address (RFC 1035 3.3.9)"
+	} else {
+		e.Reason, e.Err = "MX target is not a host name", err
+	}
+	return e
 }
 
 // hostLookupError classifies a failed dane.Lookup: a TLSA (or CNAME)

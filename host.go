@@ -18,7 +18,9 @@ import (
 // Host is one MX host of a Decision.
 type Host struct {
 	// Name is the MX host name, lowercase A-labels without the trailing
-	// dot (or an IP address written in the MX record: no DANE for it).
+	// dot. An MX target that is not a host name (such as "192.0.2.44",
+	// which is never dialled as an address) is kept as written, lowercase,
+	// with Err set.
 	Name string
 	// Preference is the MX preference (0 for an implicit MX or a relay).
 	Preference uint16
@@ -213,8 +215,7 @@ func (h *Host) FailureResult(err error) tlsrpt.ResultType {
 func (h *Host) daneVerifier() *tlsverify.DANE {
 	h.daneOnce.Do(func() {
 		names := dane.ReferenceNames(h.DANE, h.dec.Domain, h.dec.MXCNAME, h.dec.MXSecure)
-		h.daneV = h.DANE.Verifier(names...)
-		h.daneV.DigestPreference = h.ev.DigestPreference
+		h.daneV = h.DANE.Verifier(names...) // with the preference Level was decided on
 		h.daneV.Now = h.ev.Now
 	})
 	return h.daneV

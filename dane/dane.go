@@ -62,8 +62,14 @@ type Policy struct {
 	TLSAName string
 	// Level says what the records oblige a sender to do.
 	Level Level
-	// Records holds the usable records of the secure TLSA RRset.
+	// Records holds the records of the secure TLSA RRset usable under
+	// DigestPreference (tlsverify.UsableRecords). Level is Authenticate
+	// exactly when it is not empty.
 	Records []tlsverify.TLSA
+	// DigestPreference is the digest preference Records were chosen with
+	// (Options.DigestPreference); Verifier passes it on, so that the
+	// verifier authenticates with the records the Level was decided on.
+	DigestPreference []uint8
 	// RRset holds every record of the secure TLSA RRset, usable or not,
 	// as TLS-RPT's policy-string reports it (RFC 8460 4.3).
 	RRset []tlsverify.TLSA
@@ -82,13 +88,13 @@ type Policy struct {
 // ReferenceNames. With no names the TLSA base domain alone is used. Plug
 // it into a handshake with tlsverify.Config(base, p.Base, v) (RFC 7672
 // 8.1: the base domain is the SNI name); the root package's
-// Host.TLSConfig does so, with the Evaluator's clock and digest
-// preference.
+// Host.TLSConfig does so, with the Evaluator's clock. The verifier has
+// the policy's DigestPreference.
 func (p *Policy) Verifier(names ...string) *tlsverify.DANE {
 	if len(names) == 0 {
 		names = []string{p.Base}
 	}
-	return &tlsverify.DANE{Records: p.Records, Names: names}
+	return &tlsverify.DANE{Records: p.Records, Names: names, DigestPreference: p.DigestPreference}
 }
 
 // Kind says why a Lookup failed.
@@ -153,22 +159,37 @@ func (e *Error) Error() string {
 // Unwrap returns the underlying error.
 func (e *Error) Unwrap() error { return e.Err }
 
-// Lookup looks up the DANE policy of host at port with RFC 7672 2.2.2-2.2.3
-// rules. r must report DNSSEC status faithfully (resolver.Validating, or a
-// resolver.Stub in front of a local validating resolver).
-//
-// Host must be a name: DANE never applies to address literals or to IP
-// addresses written in MX records (RFC 7672 2.2); for those Lookup returns
-// a Policy with Level None and the address.
+// Options are the sender's choices that shape a Policy. The zero value
+// is the default.
+type Options struct {
+	// DigestPreference is the sender's ranking of digest matching types,
+	// as tlsverify.DANE.DigestPreference (RFC 7671 9 digest agility). A
+	// record whose matching type it leaves out is unusable (RFC 6698 4.1:
+	// a client ignores records it cannot use), so a secure RRset of only
+	// such records gives Level Encrypt, not Authenticate (RFC 7672 2.2).
+	// Nil means SHA-512 then SHA-256: every matching type is usable.
+	DigestPreference []uint8
+}
+
+// Lookup is LookupWith with the zero Options.
 func Lookup(ctx context.Context, r resolver.Resolver, host string, port int) (*Policy, error) {
-	if dnsname.IsAddress(host) {
-		p := &Policy{Host: host, Port: port, Base: host}
-		if a, err := netip.ParseAddr(strings.Trim(strings.TrimPrefix(strings.TrimPrefix(host, "["), "IPv6:"), "[]")); err == nil {
-			p.Addrs = []netip.Addr{a}
-			p.AddrSecurity = resolver.Insecure
-		}
-		return p, nil
-	}
+	return LookupWith(ctx, r, host, port, Options{})
+}
+
+// LookupWith looks up the DANE policy of host at port with RFC 7672
+// 2.2.2-2.2.3 rules. r must report DNSSEC status faithfully
+// (resolver.Validating, or a resolver.Stub in front of a local validating
+// resolver). Which records are usable, and so the Level, is decided by
+// tlsverify.UsableRecords with o.DigestPreference.
+//
+// Host must be a host name. An address, an address literal, or a name
+// that looks like one ("192.0.2.44", "127.1": a last label all digits) is
+// refused with KindName: DANE never applies to addresses (RFC 7672 2.2),
+// so a sender delivering to a literal has no lookup to make, and an MX
+// target such as "192.0.2.44." is a name (RFC 1035 3.3.9) that must never
+// be dialled as an address (Postfix: "numeric domain name in resource
+// data of MX record").
+func LookupWith(ctx context.Context, r resolver.Resolver, host string, port int, o Options) (*Policy, error) {
 	name, err := dnsname.Mail.Normalize(host)
 	if err != nil {
 		return nil, &Error{Kind: KindName, Host: host, Err: err}
@@ -229,12 +250,10 @@ func Lookup(ctx context.Context, r resolver.Resolver, host string, port int) (*P
 		}
 		p.Base = base
 		for _, rr := range recs {
-			t := FromDNS(rr)
-			p.RRset = append(p.RRset, t)
-			if t.Usable() {
-				p.Records = append(p.Records, t)
-			}
+			p.RRset = append(p.RRset, FromDNS(rr))
 		}
+		p.DigestPreference = o.DigestPreference
+		p.Records = tlsverify.UsableRecords(p.RRset, o.DigestPreference)
 		p.Level = Encrypt
 		if len(p.Records) > 0 {
 			p.Level = Authenticate

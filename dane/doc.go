@@ -13,12 +13,22 @@
 // A lookup that fails — addresses or TLSA, SERVFAIL, bogus, timeout — is an
 // error: the caller must treat the host as unreachable and deliver via
 // another host or defer (RFC 7672 2.1.2). It never degrades into "no DANE".
+// That includes one address family failing, however, next to a secure
+// answer of the other: the address queries are the first of those that
+// locate the TLSA records (RFC 7672 2.2.2), and a failure of any of them
+// makes the server "compromised" (RFC 7672 2.1.2). The rule does not tell
+// bogus from SERVFAIL, so a Stub (to which a validating upstream reports
+// bogus as SERVFAIL) and Validating agree. Next to an insecure answer,
+// where DANE cannot apply, a transiently failed family is skipped and the
+// other's addresses are used (resolver.LookupAddrs).
 //
 // The outcome is a Policy with a Level:
 //
 //   - None: no secure TLSA RRset. Opportunistic TLS, as before DANE.
-//   - Encrypt: a secure TLSA RRset whose records are all unusable. TLS is
-//     mandatory (never cleartext), without authentication (RFC 7672 2.2).
+//   - Encrypt: a secure TLSA RRset whose records are all unusable, also
+//     those of a matching type the sender's digest preference leaves out
+//     (Options, tlsverify.UsableRecords). TLS is mandatory (never
+//     cleartext), without authentication (RFC 7672 2.2).
 //   - Authenticate: at least one usable record. TLS and DANE
 //     authentication are mandatory.
 //

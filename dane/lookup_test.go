@@ -3,6 +3,7 @@ package dane_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/smtptls/smtptls/dane"
 	"github.com/smtptls/smtptls/resolver"
 	"github.com/smtptls/smtptls/smtptlstest"
+	"github.com/smtptls/smtptls/tlsverify"
 )
 
 const hash = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
@@ -62,8 +64,9 @@ func TestLookup(t *testing.T) {
 	)
 	w.SetFault("_25._tcp.servfail.a.test", dns.TypeTLSA, smtptlstest.FaultServFail)
 	w.SetFault("_25._tcp.bogus.a.test", dns.TypeTLSA, smtptlstest.FaultBadSignature)
-	// A bogus AAAA next to a secure A: the A addresses are used and the
-	// TLSA lookup still happens, so nothing is downgraded.
+	// A bogus AAAA next to a secure A (the Stub sees SERVFAIL): a failed
+	// query on the way to the TLSA records makes the host unusable (RFC
+	// 7672 2.1.2), whatever the other family says.
 	w.SetFault("half.a.test", dns.TypeAAAA, smtptlstest.FaultBadSignature)
 	w.SetFault("aserv.a.test", 0, smtptlstest.FaultBadSignature) // A and AAAA bogus
 
@@ -91,9 +94,13 @@ func TestLookup(t *testing.T) {
 		{host: "servfail.a.test", wantKind: dane.KindTLSA},
 		{host: "bogus.a.test", wantKind: dane.KindTLSA},
 		{host: "aserv.a.test", wantKind: dane.KindAddress},
-		{host: "half.a.test", level: dane.Authenticate, base: "half.a.test", usable: 1, rrset: 1, addrSec: resolver.Secure},
-		{host: "192.0.2.1", level: dane.None, base: "192.0.2.1", addrSec: resolver.Insecure},
-		{host: "[IPv6:2001:db8::1]", level: dane.None, base: "[IPv6:2001:db8::1]", addrSec: resolver.Insecure},
+		{host: "half.a.test", wantKind: dane.KindAddress},
+		// Addresses are refused: no DANE for them, and an MX target that
+		// looks like one is never dialled as one.
+		{host: "192.0.2.1", wantKind: dane.KindName},
+		{host: "192.0.2.1.", wantKind: dane.KindName},
+		{host: "[IPv6:2001:db8::1]", wantKind: dane.KindName},
+		{host: "2001:db8::1", wantKind: dane.KindName},
 		{host: "bad..name", wantKind: dane.KindName},
 		// Refused, no longer rewritten or looked up (dnsname.Mail).
 		{host: "\xff\xfe.a.test", wantKind: dane.KindName},
@@ -143,6 +150,39 @@ func TestReferenceNames(t *testing.T) {
 		got := strings.Join(dane.ReferenceNames(p, "EXAMPLE.org.", c.expanded, c.secure), " ")
 		if got != c.want {
 			t.Errorf("secure=%v expanded=%q: %q, want %q", c.secure, c.expanded, got, c.want)
+		}
+	}
+}
+
+// TestLookupDigestPreference: records of a matching type the sender's
+// digest preference leaves out are unusable, and an RRset of only such
+// records is Encrypt (RFC 6698 4.1, RFC 7671 9, RFC 7672 2.2).
+func TestLookupDigestPreference(t *testing.T) {
+	t.Parallel()
+	w := smtptlstest.New(t)
+	w.AddZone("a.test", smtptlstest.ZoneConfig{Signing: smtptlstest.NSEC}).MustAdd(
+		"mx A 127.0.0.10",
+		"_25._tcp.mx TLSA 3 1 1 "+hash,
+	)
+	ctx := context.Background()
+	for _, c := range []struct {
+		pref   []uint8
+		level  dane.Level
+		usable int
+	}{
+		{nil, dane.Authenticate, 1},
+		{[]uint8{tlsverify.SHA256}, dane.Authenticate, 1},
+		{[]uint8{tlsverify.SHA512}, dane.Encrypt, 0},
+	} {
+		p, err := dane.LookupWith(ctx, w.Resolver(), "mx.a.test", 25, dane.Options{DigestPreference: c.pref})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Level != c.level || len(p.Records) != c.usable || len(p.RRset) != 1 {
+			t.Errorf("preference %v: level %v, %d usable of %d; want %v, %d", c.pref, p.Level, len(p.Records), len(p.RRset), c.level, c.usable)
+		}
+		if v := p.Verifier(); v.Usable() != (p.Level == dane.Authenticate) || !slices.Equal(v.DigestPreference, c.pref) {
+			t.Errorf("preference %v: verifier usable %v with preference %v", c.pref, v.Usable(), v.DigestPreference)
 		}
 	}
 }

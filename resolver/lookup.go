@@ -88,10 +88,21 @@ func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 // If both lookups fail, or either fails with a DNSSEC or protocol error
 // (KindBogus, KindIndeterminate, KindMalformed, KindLoop), the error is
 // returned: a forged or broken answer must stop delivery to this host
-// (RFC 7672 2.1.2). A transient failure of one family (SERVFAIL, timeout,
-// refused, network) while the other returned addresses yields those
-// addresses, as MTAs do with hosts that mishandle AAAA queries; the
-// security of the answer is then that of the successful lookup alone.
+// (RFC 7672 2.1.2). So is any failure of one family, transient or not,
+// next to a Secure answer of the other: the host's addresses are signed,
+// so its address lookups are the first of the queries that locate its
+// TLSA records (RFC 7672 2.2.2), and when any of those fails ("bogus" or
+// "indeterminate" records, timeouts, malformed replies, SERVFAIL
+// responses, etc.) the client "MUST treat that server as compromised and
+// MUST NOT deliver mail via that server" (RFC 7672 2.1.2). That rule does
+// not depend on telling bogus from SERVFAIL, which a Stub cannot (a
+// validating upstream answers SERVFAIL for both), so every Resolver
+// reaches the same verdict. A transient failure of one family (SERVFAIL,
+// timeout, refused, network) while the other returned Insecure addresses
+// yields those addresses, as MTAs do with hosts that mishandle AAAA
+// queries: DANE does not apply to a host with insecure addresses, so
+// nothing is lost; the security of the answer is then that of the
+// successful lookup alone.
 func LookupAddrs(ctx context.Context, r Resolver, host string) ([]netip.Addr, *Answer, error) {
 	type res struct {
 		a   *Answer
@@ -127,6 +138,12 @@ func LookupAddrs(ctx context.Context, r Resolver, host string) ([]netip.Addr, *A
 		if err != nil && !transient(err) {
 			return nil, nil, err
 		}
+	}
+	switch {
+	case err4 != nil && a6.Security == Secure:
+		return nil, nil, err4
+	case err6 != nil && a4.Security == Secure:
+		return nil, nil, err6
 	}
 	var addrs []netip.Addr
 	add := func(a *Answer) {

@@ -72,8 +72,11 @@ type DANE struct {
 	// the records of the highest-ranked matching type present are used;
 	// a server whose only matching record uses a weaker digest fails. A
 	// matching type missing from a non-empty list is treated as
-	// unsupported and its records as unusable; values other than SHA256
-	// and SHA512 are ignored.
+	// unsupported and its records as unusable (TLSA.UsableWith); values
+	// other than SHA256 and SHA512 are ignored. Whether any record is
+	// usable at all, and so whether the RRset calls for authentication or
+	// only for TLS (RFC 7672 2.2), is UsableRecords with this list: a
+	// caller that decides the DANE level must use the same list here.
 	//
 	// Nil (or empty) means {SHA512, SHA256}: SHA-512 is preferred, as
 	// RFC 7671 9 suggests. A list that ranks SHA-256 first trades a
@@ -156,27 +159,17 @@ func (d *DANE) prepare(p *prepared) {
 	if len(recs) > MaxRecords {
 		recs = recs[:MaxRecords]
 	}
-	rank := func(mt uint8) int { // higher is stronger; 0 = unsupported
-		pref := d.DigestPreference
-		if len(pref) == 0 {
-			pref = []uint8{SHA512, SHA256}
-		}
-		for i, m := range pref {
-			if m == mt {
-				return len(pref) - i
-			}
-		}
-		return 0
-	}
+	rank := func(mt uint8) int { return digestRank(d.DigestPreference, mt) }
 	// Digest agility (RFC 7671 9): per (usage, selector), the strongest
-	// supported digest among the usable records. Two passes over recs
-	// avoid collecting the usable ones; Status is cheap but for DANE-TA
-	// Full(0) data, which the second pass parses anyway.
+	// supported digest among the usable records (UsableWith, the rule
+	// UsableRecords applies). Two passes over recs avoid collecting the
+	// usable ones; Status is cheap but for DANE-TA Full(0) data, which the
+	// second pass parses anyway.
 	var best [2][2]int // [usage-2][selector] -> rank
 	size := 0
 	for _, r := range recs {
 		size += len(r.Data)
-		if r.MatchingType == Full || r.Status() != RecordUsable {
+		if r.MatchingType == Full || !r.UsableWith(d.DigestPreference) {
 			continue
 		}
 		if rk := rank(r.MatchingType); rk > best[r.Usage-DANETA][r.Selector] {
@@ -185,13 +178,11 @@ func (d *DANE) prepare(p *prepared) {
 	}
 	var buf []byte
 	for _, r := range recs {
-		if r.Status() != RecordUsable {
+		if !r.UsableWith(d.DigestPreference) {
 			continue
 		}
-		if r.MatchingType != Full {
-			if rk := rank(r.MatchingType); rk == 0 || rk != best[r.Usage-DANETA][r.Selector] {
-				continue
-			}
+		if r.MatchingType != Full && rank(r.MatchingType) != best[r.Usage-DANETA][r.Selector] {
+			continue
 		}
 		p.usable = true
 		// The caller keeps its slices: copy the data, all records into

@@ -36,6 +36,12 @@ func FuzzTLSA(f *testing.F) {
 		if d.Usable() != (st == RecordUsable) {
 			t.Fatalf("DANE.Usable %v, record status %s", d.Usable(), st)
 		}
+		for _, pref := range [][]uint8{nil, {SHA512}, {SHA256}} {
+			u := len(UsableRecords([]TLSA{r}, pref)) > 0
+			if pd := (&DANE{Records: []TLSA{r}, DigestPreference: pref}); pd.Usable() != u || r.UsableWith(pref) != u {
+				t.Fatalf("preference %v: DANE.Usable %v, UsableRecords %v", pref, pd.Usable(), u)
+			}
+		}
 		m, err := d.VerifyChain(chain)
 		checkOutcome(t, m, err)
 		if st != RecordUsable {

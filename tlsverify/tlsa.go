@@ -123,8 +123,67 @@ func (s RecordStatus) String() string {
 	return "RecordStatus(" + strconv.Itoa(int(s)) + ")"
 }
 
-// Usable reports whether r can be used to authenticate an SMTP server.
+// Usable reports whether r can be used to authenticate an SMTP server by
+// a client that supports every matching type (Full, SHA256, SHA512). A
+// client with a digest preference uses UsableWith.
 func (r TLSA) Usable() bool { return r.Status() == RecordUsable }
+
+// UsableWith reports whether a client whose digest preference is pref (as
+// DANE.DigestPreference: nil or empty means SHA512 then SHA256) can use r
+// to authenticate a server: r is Usable and its matching type is Full or
+// one that pref lists. A record of a matching type the client does not
+// support is unusable (RFC 6698 4.1, RFC 7671 9, RFC 7672 3.1.3), exactly
+// like a record of an unknown matching type.
+func (r TLSA) UsableWith(pref []uint8) bool {
+	if r.Status() != RecordUsable {
+		return false
+	}
+	return r.MatchingType == Full || digestRank(pref, r.MatchingType) > 0
+}
+
+// UsableRecords returns the records of a secure TLSA RRset that a client
+// with digest preference pref can use (UsableWith), among the first
+// MaxRecords, in order. It is where usability is decided: dane.LookupWith
+// sets the DANE level from it and a DANE verifier with the same
+// DigestPreference uses exactly these records. Digest agility (RFC 7671
+// 9) then ignores, per usage and selector, the digests weaker than the
+// strongest present; it never ignores them all, so an RRset whose
+// UsableRecords is empty, and only such an RRset, calls for TLS without
+// authentication (RFC 7672 2.2), and a DANE value built from a non-empty
+// result is Usable. The result shares the records' Data with rrset.
+func UsableRecords(rrset []TLSA, pref []uint8) []TLSA {
+	if len(rrset) > MaxRecords {
+		rrset = rrset[:MaxRecords]
+	}
+	var out []TLSA
+	for _, r := range rrset {
+		if r.UsableWith(pref) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// digestRank ranks digest matching type mt under pref: higher is
+// stronger, 0 means unsupported (a type pref does not list, or anything
+// but SHA256 and SHA512).
+func digestRank(pref []uint8, mt uint8) int {
+	if mt != SHA256 && mt != SHA512 {
+		return 0
+	}
+	if len(pref) == 0 {
+		if mt == SHA512 {
+			return 2
+		}
+		return 1
+	}
+	for i, m := range pref {
+		if m == mt {
+			return len(pref) - i
+		}
+	}
+	return 0
+}
 
 // Status classifies r. Full(0) data is decoded as follows:
 //
@@ -138,8 +197,8 @@ func (r TLSA) Usable() bool { return r.Status() == RecordUsable }
 //     key type Go supports: crypto/tls accepts certificates with unknown
 //     key algorithms, and DANE-EE(3) must not reject what it could match.
 //
-// Status does not depend on any DANE configuration; DANE.DigestPreference
-// can further disable whole matching types.
+// Status does not depend on any DANE configuration; a digest preference
+// can further disable whole matching types (UsableWith).
 func (r TLSA) Status() RecordStatus {
 	switch r.Usage {
 	case DANETA, DANEEE:

@@ -267,3 +267,55 @@ func TestPKIXInvalidHost(t *testing.T) {
 		})
 	}
 }
+
+// TestUsableRecords: usability under a digest preference is decided by
+// UsableRecords, and a DANE value with the same preference agrees with it
+// (RFC 7671 9 agility never leaves a non-empty usable set empty).
+func TestUsableRecords(t *testing.T) {
+	t.Parallel()
+	ee256 := TLSA{3, 1, 1, make([]byte, 32)}
+	ee512 := TLSA{3, 1, 2, make([]byte, 64)}
+	ta256 := TLSA{2, 0, 1, make([]byte, 32)}
+	eeFull := TLSA{3, 1, 0, benchChain(t)[0].RawSubjectPublicKeyInfo}
+	pkix := TLSA{1, 1, 1, make([]byte, 32)}
+	for _, tc := range []struct {
+		name string
+		recs []TLSA
+		pref []uint8
+		want []TLSA
+	}{
+		{"default keeps every digest", []TLSA{ee256, ee512, pkix}, nil, []TLSA{ee256, ee512}},
+		{"sha512 only drops sha256", []TLSA{ee256, pkix}, []uint8{SHA512}, nil},
+		{"sha512 only keeps sha512", []TLSA{ee256, ee512}, []uint8{SHA512}, []TLSA{ee512}},
+		{"sha256 only", []TLSA{ee512, ta256}, []uint8{SHA256}, []TLSA{ta256}},
+		{"full is always usable", []TLSA{ee256, eeFull}, []uint8{SHA512}, []TLSA{eeFull}},
+		{"unknown values support no digest", []TLSA{ee256, ee512}, []uint8{7}, nil},
+		{"beyond max records", append(make([]TLSA, MaxRecords), ee256), nil, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			got := UsableRecords(tc.recs, tc.pref)
+			if len(got) != len(tc.want) {
+				t.Fatalf("UsableRecords = %v, want %v", got, tc.want)
+			}
+			for i := range got {
+				if !sameRecord(got[i], tc.want[i]) {
+					t.Fatalf("UsableRecords = %v, want %v", got, tc.want)
+				}
+			}
+			for _, r := range tc.recs {
+				in := false
+				for _, g := range got {
+					in = in || sameRecord(g, r)
+				}
+				if r.UsableWith(tc.pref) != in && len(tc.recs) <= MaxRecords {
+					t.Errorf("UsableWith(%v) = %v for %v", tc.pref, !in, r.short())
+				}
+			}
+			d := &DANE{Records: tc.recs, DigestPreference: tc.pref}
+			if d.Usable() != (len(got) > 0) {
+				t.Errorf("DANE.Usable() = %v, UsableRecords has %d", d.Usable(), len(got))
+			}
+		})
+	}
+}
