@@ -13,10 +13,10 @@ import (
 
 // Max bounds the output of String and Name: the escaped text between the
 // quotes is at most Max bytes.
-const Max = 200
+const Max = 128
 
 // MaxText bounds the output of Text (before the length note).
-const MaxText = 512
+const MaxText = 320
 
 // String returns s quoted as by strconv.Quote, with at most Max bytes of
 // escaped text between the quotes. A longer s is cut on a character
@@ -45,7 +45,8 @@ func Name(s string) string {
 // without quotes and leaving '"' and '\' alone, cut to at most MaxText
 // bytes with the same marker as String. It is for text that is already a
 // message (a foreign error's text, a server's reply) and reads badly
-// quoted; Text of Text(s) is Text(s) when nothing was cut.
+// quoted, and for slog attribute values, which the handler quotes itself.
+// Text of Text(s) is Text(s) when nothing was cut.
 func Text(s string) string {
 	b := make([]byte, 0, min(len(s), MaxText)+24)
 	b, n := appendEscaped(b, s, MaxText, false)
