@@ -24,8 +24,12 @@ func TestLogQuotesUntrustedKeys(t *testing.T) {
 		"100 kB": strings.Repeat("a", 100<<10) + ".example",
 	} {
 		for _, h := range []func(*bytes.Buffer) slog.Handler{
-			func(b *bytes.Buffer) slog.Handler { return slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}) },
-			func(b *bytes.Buffer) slog.Handler { return slog.NewJSONHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}) },
+			func(b *bytes.Buffer) slog.Handler {
+				return slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug})
+			},
+			func(b *bytes.Buffer) slog.Handler {
+				return slog.NewJSONHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug})
+			},
 		} {
 			var buf bytes.Buffer
 			r := &Responder{Evaluator: &smtptls.Evaluator{Resolver: w.Resolver(), DisableSTS: true}, Logger: slog.New(h(&buf))}
