@@ -3,12 +3,17 @@ package smtptls
 import (
 	"errors"
 	"fmt"
+	"strings"
 
+	"github.com/smtptls/smtptls/dane"
+	"github.com/smtptls/smtptls/internal/quote"
 	"github.com/smtptls/smtptls/tlsrpt"
 )
 
 // Outcomes of Evaluate that callers branch on. Both are permanent: the
-// message cannot be delivered to the domain.
+// message cannot be delivered to the domain. Evaluate returns them as a
+// *Error that names the domain (KindNullMX, KindNoSuchDomain); match them
+// with errors.Is, never with ==.
 var (
 	// ErrNullMX: the domain publishes a null MX (RFC 7505): it accepts
 	// no mail. Bounce with 556 5.1.10.
@@ -17,8 +22,10 @@ var (
 	ErrNoSuchDomain = errors.New("smtptls: no such domain")
 )
 
-// ErrSTARTTLSNotOffered is what an MTA passes to Host.FailureResult (or
-// wraps) when the server's EHLO response lacks STARTTLS.
+// ErrSTARTTLSNotOffered matches (errors.Is) the error of
+// Host.STARTTLSNotOffered, which an MTA uses when TLS is required and the
+// server's EHLO response lacks STARTTLS. An MTA may also pass the
+// sentinel itself (or wrap it) to Host.FailureResult.
 var ErrSTARTTLSNotOffered = errors.New("smtptls: STARTTLS not offered")
 
 // Kind says why a host or a decision failed.
@@ -50,6 +57,17 @@ const (
 	// complete (Err wraps ctx.Err()). Defer: a decision missing a part
 	// (an MTA-STS policy, cached or not) must never be used in its place.
 	KindCanceled
+	// KindNoSuchDomain: the MX lookup said NXDOMAIN: the domain does not
+	// exist. Permanent (5.1.2). errors.Is(err, ErrNoSuchDomain) holds.
+	KindNoSuchDomain
+	// KindNullMX: the domain publishes a null MX (RFC 7505): it accepts
+	// no mail. Permanent (5.1.10). errors.Is(err, ErrNullMX) holds.
+	KindNullMX
+	// KindSTARTTLS: TLS is required for the host and the server did not
+	// offer STARTTLS (Result starttls-not-supported). Defer with 4.7.4, as
+	// Postfix does ("TLS is required, but was not offered by host").
+	// errors.Is(err, ErrSTARTTLSNotOffered) holds.
+	KindSTARTTLS
 )
 
 var kindNames = [...]string{
@@ -62,6 +80,9 @@ var kindNames = [...]string{
 	KindInvalidDomain: "invalid domain",
 	KindResolver:      "resolver unfit for DANE",
 	KindCanceled:      "evaluation canceled",
+	KindNoSuchDomain:  "no such domain",
+	KindNullMX:        "domain accepts no mail (null MX, RFC 7505)",
+	KindSTARTTLS:      "TLS is required, but STARTTLS was not offered",
 }
 
 // String returns a short description.
@@ -87,43 +108,93 @@ type Error struct {
 	Err error
 }
 
-// Error implements error.
+// Error implements error. Domain, Host and Reason are quoted when they
+// are not plain names, and every part is bounded (internal/quote): they
+// may come from the caller, DNS or a peer. A field that is empty is left
+// out, and the host is not repeated when the wrapped error names it.
 func (e *Error) Error() string {
-	s := "smtptls: " + e.Domain
-	if e.Host != "" {
-		s += " via " + e.Host
+	var b strings.Builder
+	b.WriteString("smtptls: ")
+	host := e.Host
+	if host == e.Domain {
+		host = ""
+	} else if de, ok := e.Err.(*dane.Error); ok && de.Host == e.Host {
+		host = "" // dane's message starts with the host
 	}
-	s += ": " + e.Kind.String()
+	switch {
+	case e.Domain != "" && host != "":
+		b.WriteString(quote.Name(e.Domain) + " via " + quote.Name(host) + ": ")
+	case e.Domain != "":
+		b.WriteString(quote.Name(e.Domain) + ": ")
+	case host != "":
+		b.WriteString("host " + quote.Name(host) + ": ")
+	}
+	b.WriteString(e.Kind.String())
 	if e.Reason != "" {
-		s += ": " + e.Reason
+		b.WriteString(": ")
+		b.WriteString(quote.Text(e.Reason))
 	}
 	if e.Err != nil {
-		s += ": " + e.Err.Error()
+		b.WriteString(": ")
+		b.WriteString(quote.Text(e.Err.Error()))
 	}
-	return s
+	return b.String()
+}
+
+// Is makes a *Error of KindNoSuchDomain, KindNullMX or KindSTARTTLS match
+// ErrNoSuchDomain, ErrNullMX or ErrSTARTTLSNotOffered.
+func (e *Error) Is(target error) bool {
+	switch target {
+	case ErrNoSuchDomain:
+		return e.Kind == KindNoSuchDomain
+	case ErrNullMX:
+		return e.Kind == KindNullMX
+	case ErrSTARTTLSNotOffered:
+		return e.Kind == KindSTARTTLS
+	}
+	return false
 }
 
 // Unwrap returns the underlying error.
 func (e *Error) Unwrap() error { return e.Err }
 
 // Temporary reports whether the MTA should retry later. Everything but
-// KindInvalidDomain and KindRequireTLS is temporary: DNS and TLS failures
-// pass, and RFC 8461 5 makes MTA-STS failures temporary.
+// KindInvalidDomain, KindNoSuchDomain, KindNullMX and KindRequireTLS is
+// temporary: DNS and TLS failures pass, and RFC 8461 5 makes MTA-STS
+// failures temporary.
 func (e *Error) Temporary() bool {
-	return e.Kind != KindInvalidDomain && e.Kind != KindRequireTLS
+	switch e.Kind {
+	case KindInvalidDomain, KindNoSuchDomain, KindNullMX, KindRequireTLS:
+		return false
+	}
+	return true
 }
 
 // EnhancedCode returns the RFC 3463 enhanced status code an MTA should use
-// when this error ends delivery: 5.7.30 for REQUIRETLS (RFC 8689 5), 4.7.5
-// for other TLS failures, 4.4.3 for DNS failures.
+// when this error ends delivery:
+//
+//   - 5.1.2 (bad destination system address) for KindInvalidDomain and
+//     KindNoSuchDomain;
+//   - 5.1.10 for KindNullMX (RFC 7505 3.3);
+//   - 5.7.30 for KindRequireTLS (RFC 8689 5);
+//   - 4.4.3 (directory server failure) for KindMXLookup, KindHostLookup
+//     and KindCanceled;
+//   - 4.7.4 for KindSTARTTLS (as Postfix: TLS required, not offered);
+//   - 4.7.5 (cryptographic failure) for every other Kind: the TLS
+//     failures KindNotInPolicy, KindDANERequired, KindVerify, and
+//     KindResolver.
 func (e *Error) EnhancedCode() string {
 	switch e.Kind {
 	case KindRequireTLS:
 		return "5.7.30"
 	case KindMXLookup, KindHostLookup, KindCanceled:
 		return "4.4.3"
-	case KindInvalidDomain:
+	case KindInvalidDomain, KindNoSuchDomain:
 		return "5.1.2"
+	case KindNullMX:
+		return "5.1.10"
+	case KindSTARTTLS:
+		return "4.7.4"
 	}
 	return "4.7.5"
 }

@@ -296,8 +296,8 @@ func (d *Decision) STSPolicy() *mtasts.Policy {
 // RRset and the MTA-STS policy concurrently, then the DANE policy of every
 // MX host concurrently, and combines them:
 //
-//   - A DNS failure of the MX lookup is an error (defer). NXDOMAIN is
-//     ErrNoSuchDomain and a null MX ErrNullMX (both permanent); NODATA
+//   - A DNS failure of the MX lookup is an error (defer). NXDOMAIN
+//     matches ErrNoSuchDomain and a null MX ErrNullMX (both permanent); NODATA
 //     makes the domain its own MX (RFC 5321 5.1).
 //   - With a DNSSEC-secure MX RRset, a host with usable TLSA records is
 //     decided by DANE alone; MTA-STS never overrides a DANE failure (RFC
@@ -314,7 +314,8 @@ func (d *Decision) STSPolicy() *mtasts.Policy {
 // The returned error is a *Error (KindMXLookup, KindInvalidDomain, or
 // KindCanceled when ctx ended before the MTA-STS lookup completed: a
 // decision without the policy would be weaker than the domain's),
-// ErrNullMX or ErrNoSuchDomain. A Decision with no deliverable host is
+// KindNullMX (errors.Is ErrNullMX) or KindNoSuchDomain (errors.Is
+// ErrNoSuchDomain). A Decision with no deliverable host is
 // not an error: the MTA defers.
 func (e *Evaluator) Evaluate(ctx context.Context, domain string) (*Decision, error) {
 	e.init()
@@ -367,10 +368,10 @@ func (e *Evaluator) evaluate(ctx context.Context, d string, r resolver.Resolver)
 	switch {
 	case ans.NXDomain:
 		stsDone()
-		return nil, ErrNoSuchDomain
+		return nil, &Error{Kind: KindNoSuchDomain, Domain: d}
 	case len(mxs) == 1 && mxs[0].Mx == ".":
 		stsDone()
-		return nil, ErrNullMX
+		return nil, &Error{Kind: KindNullMX, Domain: d}
 	case len(mxs) == 0:
 		dec.ImplicitMX = true
 		dec.Hosts = []*Host{{Name: d}}
@@ -624,7 +625,7 @@ func hostLookupError(domain, host string, err error) *Error {
 	var de *dane.Error
 	if errors.As(err, &de) && (de.Kind == dane.KindTLSA || de.Kind == dane.KindCNAME) {
 		he.Result = tlsrpt.DNSSECInvalid
-		he.Reason = "TLSA lookup failed: the host must not be used (RFC 7672 2.1.2)"
+		he.Reason = "the host must not be used (RFC 7672 2.1.2)" // dane says which lookup
 	}
 	return he
 }

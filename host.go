@@ -192,6 +192,20 @@ func (h *Host) Verify(cs tls.ConnectionState) (Verdict, error) {
 	return ok, nil
 }
 
+// STARTTLSNotOffered returns the error for a session with this host whose
+// EHLO response lacked STARTTLS: a *Error of KindSTARTTLS naming the
+// domain and the host, with Result starttls-not-supported and enhanced
+// code 4.7.4, matching ErrSTARTTLSNotOffered with errors.Is. An MTA that
+// drives its own SMTP client defers with it when RequireTLSFor says TLS
+// is required, and passes it to RecordSession either way.
+func (h *Host) STARTTLSNotOffered() error {
+	e := &Error{Kind: KindSTARTTLS, Host: h.Name, Result: tlsrpt.StartTLSNotSupported}
+	if h.dec != nil {
+		e.Domain = h.dec.Domain
+	}
+	return e
+}
+
 // FailureResult classifies a failed delivery attempt via this host into a
 // TLS-RPT result type: ErrSTARTTLSNotOffered gives starttls-not-supported,
 // a *Error its Result, a handshake, verification or certificate error

@@ -6,6 +6,7 @@ import (
 
 	"github.com/smtptls/smtptls/dane"
 	"github.com/smtptls/smtptls/internal/dnsname"
+	"github.com/smtptls/smtptls/internal/quote"
 	"github.com/smtptls/smtptls/tlsrpt"
 )
 
@@ -76,15 +77,19 @@ func ParseOverride(s string) (Override, error) {
 	}
 	m, ok := overrideNames[strings.ToLower(f[0])]
 	if !ok {
-		return Override{}, fmt.Errorf("smtptls: unknown override level %q", f[0])
+		return Override{}, fmt.Errorf("smtptls: unknown override level %s", quote.String(f[0]))
 	}
 	o := Override{Mode: m}
 	for _, attr := range f[1:] {
 		k, v, _ := strings.Cut(attr, "=")
 		if !strings.EqualFold(k, "match") || (m != OverrideVerify && m != OverrideSecure) {
-			return Override{}, fmt.Errorf("smtptls: unsupported attribute %q for %s", attr, m)
+			return Override{}, fmt.Errorf("smtptls: unsupported attribute %s for %s", quote.String(attr), m)
 		}
 		for n := range strings.FieldsFuncSeq(v, func(r rune) bool { return r == ':' || r == ',' }) {
+			// An invalid name is refused, never dropped or rewritten.
+			if _, err := dnsname.Mail.Normalize(strings.TrimPrefix(n, ".")); err != nil {
+				return Override{}, &Error{Kind: KindInvalidDomain, Reason: "match=" + quote.String(n), Err: err}
+			}
 			o.Match = append(o.Match, n)
 		}
 	}

@@ -3,6 +3,7 @@ package dane
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/smtptls/smtptls/internal/dnsname"
+	"github.com/smtptls/smtptls/internal/quote"
 	"github.com/smtptls/smtptls/resolver"
 	"github.com/smtptls/smtptls/tlsverify"
 )
@@ -144,14 +146,22 @@ type Error struct {
 	Err error
 }
 
-// Error implements error.
+// Error implements error. The host and name are quoted unless they are
+// plain names, and bounded; the name is left out when the wrapped
+// resolver error already says it.
 func (e *Error) Error() string {
-	s := "dane: " + e.Host + ": " + e.Kind.String()
-	if e.Name != "" && e.Name != e.Host {
-		s += " (" + e.Name + ")"
+	s := "dane: "
+	if e.Host != "" {
+		s += quote.Name(e.Host) + ": "
+	}
+	s += e.Kind.String()
+	var re *resolver.Error
+	said := errors.As(e.Err, &re) && strings.TrimSuffix(re.Name, ".") == e.Name
+	if e.Name != "" && e.Name != e.Host && !said {
+		s += " (" + quote.Name(e.Name) + ")"
 	}
 	if e.Err != nil {
-		s += ": " + e.Err.Error()
+		s += ": " + quote.Text(e.Err.Error())
 	}
 	return s
 }

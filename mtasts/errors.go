@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/smtptls/smtptls/internal/quote"
 	"github.com/smtptls/smtptls/tlsrpt"
 )
 
@@ -113,7 +114,7 @@ func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString("mtasts: ")
 	if e.Domain != "" {
-		b.WriteString(e.Domain)
+		b.WriteString(quote.Name(e.Domain))
 		b.WriteString(": ")
 	}
 	b.WriteString(e.Kind.String())
@@ -125,11 +126,11 @@ func (e *Error) Error() string {
 	}
 	if e.Reason != "" {
 		b.WriteString(": ")
-		b.WriteString(e.Reason)
+		b.WriteString(quote.Text(e.Reason))
 	}
 	if e.Err != nil {
 		b.WriteString(": ")
-		b.WriteString(e.Err.Error())
+		b.WriteString(quote.Text(e.Err.Error()))
 	}
 	return b.String()
 }

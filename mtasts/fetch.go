@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/smtptls/smtptls/internal/quote"
 	"github.com/smtptls/smtptls/tlsrpt"
 )
 
@@ -154,7 +155,7 @@ func fetch(ctx context.Context, c *http.Client, domain string, opts fetchOptions
 
 	ct := resp.Header.Get("Content-Type")
 	if !acceptableMediaType(ct, opts.mediaTypes) {
-		return fail(KindContentType, tlsrpt.STSPolicyFetchError, quoteShort(ct)+" is not text/plain", nil)
+		return fail(KindContentType, tlsrpt.STSPolicyFetchError, quote.String(ct)+" is not text/plain", nil)
 	}
 	if resp.ContentLength > MaxPolicySize {
 		return fail(KindBodyTooLarge, tlsrpt.STSPolicyInvalid, "Content-Length "+strconv.FormatInt(resp.ContentLength, 10), nil)

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"golang.org/x/net/publicsuffix"
+
+	"github.com/smtptls/smtptls/internal/quote"
 )
 
 // WarningKind classifies a Warning.
@@ -55,21 +57,21 @@ type Warning struct {
 func (w Warning) String() string {
 	switch w.Kind {
 	case WarnWildcardPublicSuffix:
-		return fmt.Sprintf("mx pattern %q covers every name under a public suffix", w.Subject)
+		return fmt.Sprintf("mx pattern %s covers every name under a public suffix", quote.String(w.Subject))
 	case WarnDomainPublicSuffix:
-		return fmt.Sprintf("policy domain %q is a public suffix", w.Subject)
+		return fmt.Sprintf("policy domain %s is a public suffix", quote.String(w.Subject))
 	case WarnAddressPattern:
-		return fmt.Sprintf("mx pattern %q looks like an IP address and never matches", w.Subject)
+		return fmt.Sprintf("mx pattern %s looks like an IP address and never matches", quote.String(w.Subject))
 	case WarnUnknownKey:
-		return fmt.Sprintf("unknown key %q ignored (a typo of a known key?)", w.Subject)
+		return fmt.Sprintf("unknown key %s ignored (a typo of a known key?)", quote.String(w.Subject))
 	case WarnShortMaxAge:
-		return fmt.Sprintf("max_age %s is short; weeks are recommended", w.Subject)
+		return fmt.Sprintf("max_age %s is short; weeks are recommended", quote.Name(w.Subject))
 	case WarnMXTrailingDot:
-		return fmt.Sprintf("mx pattern %q has a trailing dot (read without it; some senders reject the policy)", w.Subject)
+		return fmt.Sprintf("mx pattern %s has a trailing dot (read without it; some senders reject the policy)", quote.String(w.Subject))
 	case WarnTrailingBlankLines:
-		return fmt.Sprintf("%s blank line(s) after the last field (ignored; some senders reject the policy)", w.Subject)
+		return fmt.Sprintf("%s blank line(s) after the last field (ignored; some senders reject the policy)", quote.Name(w.Subject))
 	}
-	return fmt.Sprintf("warning(%d) %q", w.Kind, w.Subject)
+	return fmt.Sprintf("warning(%d) %s", w.Kind, quote.String(w.Subject))
 }
 
 // Lint returns the warnings for policy p published by domain (any case,

@@ -1,8 +1,6 @@
 package mtasts
 
 import (
-	"strconv"
-
 	"github.com/smtptls/smtptls/internal/dnsname"
 )
 
@@ -17,14 +15,4 @@ func normalizeDomain(name string) (string, error) {
 		return "", &Error{Kind: KindInvalidDomain, Err: err}
 	}
 	return d, nil
-}
-
-// quoteShort quotes s for an error message, cut to a sane length: names
-// come from peers and logs must stay bounded.
-func quoteShort(s string) string {
-	const max = 80
-	if len(s) > max {
-		s = s[:max] + "..."
-	}
-	return strconv.Quote(s)
 }

@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/smtptls/smtptls/internal/dnsname"
+	"github.com/smtptls/smtptls/internal/quote"
 	"github.com/smtptls/smtptls/tlsrpt"
 )
 
@@ -107,16 +108,16 @@ func ParsePolicy(body []byte) (*Policy, error) {
 		// sts-policy-field-delim = ":" *WSP, then the value, then *WSP.
 		value := strings.TrimRight(trimWSP(line[colon+1:]), " \t")
 		if value == "" {
-			return fail(n, "empty value for "+quoteShort(key))
+			return fail(n, "empty value for "+quote.String(key))
 		}
 		known := key == "version" || key == "mode" || key == "max_age" || key == "mx"
 		if !known && !isExtName(key) {
-			return fail(n, "invalid key "+quoteShort(key))
+			return fail(n, "invalid key "+quote.String(key))
 		}
 		if key == "mx" {
 			pat, ok := parseMXPattern(value)
 			if !ok {
-				return fail(n, "invalid mx pattern "+quoteShort(value))
+				return fail(n, "invalid mx pattern "+quote.String(value))
 			}
 			p.MX = append(p.MX, pat)
 			continue
@@ -126,7 +127,7 @@ func ParsePolicy(body []byte) (*Policy, error) {
 			// repetition, like an unknown key, must still be a
 			// syntactically valid field.
 			if !isPolicyExtValue(value) {
-				return fail(n, "invalid value for "+quoteShort(key))
+				return fail(n, "invalid value for "+quote.String(key))
 			}
 			if !seen[key] {
 				p.Extensions = append(p.Extensions, Extension{Key: key, Value: value})

@@ -2,6 +2,8 @@ package mtasts
 
 import (
 	"strings"
+
+	"github.com/smtptls/smtptls/internal/quote"
 )
 
 // Record is a parsed MTA-STS TXT record (RFC 8461 3.1). Its version is
@@ -53,7 +55,7 @@ func (r *Record) String() string {
 // with KindRecordSyntax.
 func ParseRecord(txt string) (*Record, error) {
 	fail := func(reason string) (*Record, error) {
-		return nil, &Error{Kind: KindRecordSyntax, Reason: reason + " in " + quoteShort(txt)}
+		return nil, &Error{Kind: KindRecordSyntax, Reason: reason + " in " + quote.String(txt)}
 	}
 	const version = "v=STSv1"
 	if !strings.HasPrefix(txt, version) {

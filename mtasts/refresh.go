@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"sync"
 	"time"
+
+	"github.com/smtptls/smtptls/internal/quote"
 )
 
 // DefaultRefreshInterval is RefreshLoop's interval when given zero: RFC
@@ -76,7 +78,7 @@ func (c *Client) refreshOne(ctx context.Context, key string) {
 	d, err := normalizeDomain(key)
 	if err != nil || d != key {
 		// Not written by a Client: leave it alone.
-		c.log.Warn("mtasts: ignoring cache key that is not a policy domain", slog.String("key", key))
+		c.log.Warn("mtasts: ignoring cache key that is not a policy domain", slog.String("key", quote.Text(key)))
 		return
 	}
 	e := c.reload(ctx, d)

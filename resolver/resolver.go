@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/smtptls/smtptls/internal/quote"
 )
 
 // Resolver answers one DNS question. Implementations must be safe for
@@ -165,18 +167,18 @@ type Error struct {
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString("resolver: ")
-	b.WriteString(e.Name)
+	b.WriteString(quote.Name(e.Name))
 	b.WriteByte(' ')
 	b.WriteString(dns.TypeToString[e.Type])
 	b.WriteString(": ")
 	b.WriteString(e.Kind.String())
 	if e.Reason != "" {
 		b.WriteString(": ")
-		b.WriteString(e.Reason)
+		b.WriteString(quote.Text(e.Reason))
 	}
 	if e.Err != nil {
 		b.WriteString(": ")
-		b.WriteString(e.Err.Error())
+		b.WriteString(quote.Text(e.Err.Error()))
 	}
 	return b.String()
 }

@@ -11,6 +11,8 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/smtptls/smtptls/resolver/internal/dnssec"
+
+	"github.com/smtptls/smtptls/internal/quote"
 )
 
 // Validating is a Resolver that validates DNSSEC itself, from the root
@@ -284,9 +286,9 @@ type CheckError struct {
 
 // Error implements error.
 func (e *CheckError) Error() string {
-	s := "resolver: upstream " + e.Server + ": " + e.Kind.String()
+	s := "resolver: upstream " + quote.Text(e.Server) + ": " + e.Kind.String()
 	if e.Err != nil {
-		s += ": " + e.Err.Error()
+		s += ": " + quote.Text(e.Err.Error())
 	}
 	return s
 }

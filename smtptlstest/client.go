@@ -14,6 +14,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/smtptls/smtptls"
+	"github.com/smtptls/smtptls/internal/quote"
 	"github.com/smtptls/smtptls/tlsrpt"
 )
 
@@ -54,7 +55,8 @@ type Outcome struct {
 //  1. dial the host's validated address on port (25 when 0) with dial;
 //  2. EHLO; if STARTTLS is not offered, deliver in cleartext only when
 //     the host's level allows it for this attempt (RequireTLSFor), else
-//     fail with smtptls.ErrSTARTTLSNotOffered;
+//     fail with h.STARTTLSNotOffered() (which matches
+//     smtptls.ErrSTARTTLSNotOffered);
 //  3. STARTTLS with h.TLSConfigFor(nil, a), which aborts the handshake
 //     when authentication is mandatory and fails;
 //  4. h.Verify on the session for the verdict and the TLS-RPT result.
@@ -102,16 +104,16 @@ func Send(ctx context.Context, dial func(ctx context.Context, network, addr stri
 	}
 	defer func() { c.Close() }()
 	if err := c.Hello("client.smtptlstest.invalid"); err != nil {
-		o.Err = err
+		o.Err = peerError{err}
 		return o
 	}
 	if ok, _ := c.Extension("STARTTLS"); !ok || !h.UseTLS() {
 		if h.UseTLS() {
-			o.VerifyErr = smtptls.ErrSTARTTLSNotOffered
+			o.VerifyErr = h.STARTTLSNotOffered()
 			o.Result = tlsrpt.StartTLSNotSupported
 			if h.RequireTLSFor(a) {
 				c.Quit()
-				o.Err = smtptls.ErrSTARTTLSNotOffered
+				o.Err = o.VerifyErr
 				return o
 			}
 		}
@@ -131,7 +133,7 @@ func Send(ctx context.Context, dial func(ctx context.Context, network, addr stri
 			err = c.Hello("client.smtptlstest.invalid") // runs the handshake
 		}
 		if err != nil {
-			o.Err = err
+			o.Err = peerError{err}
 			o.Result = h.FailureResult(err)
 			return o
 		}
@@ -141,13 +143,22 @@ func Send(ctx context.Context, dial func(ctx context.Context, network, addr stri
 		o.Result = h.FailureResult(o.VerifyErr)
 	}
 	if err := c.SendMail(msg.From, msg.To, bytes.NewReader(msg.Data)); err != nil {
-		o.Err = err
+		o.Err = peerError{err}
 		return o
 	}
 	o.Delivered = true
 	c.Quit()
 	return o
 }
+
+// peerError is an error whose text may carry the server's words (an SMTP
+// reply, a certificate name in a handshake error): its message is
+// escaped and bounded (internal/quote), the error itself is unchanged
+// for errors.Is and errors.As.
+type peerError struct{ err error }
+
+func (e peerError) Error() string { return quote.Text(e.err.Error()) }
+func (e peerError) Unwrap() error { return e.err }
 
 // ctxConn bounds a connection's I/O by a context. go-smtp sets its own
 // deadlines around every command (minutes, as RFC 5321 4.5.3.2

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/smtptls/smtptls/internal/quote"
 )
 
 // Kind classifies an Error.
@@ -96,24 +98,14 @@ func (e *Error) Error() string {
 	}
 	if e.Reason != "" {
 		b.WriteString(": ")
-		b.WriteString(e.Reason)
+		b.WriteString(quote.Text(e.Reason))
 	}
 	if e.Err != nil {
 		b.WriteString(": ")
-		b.WriteString(e.Err.Error())
+		b.WriteString(quote.Text(e.Err.Error()))
 	}
 	return b.String()
 }
 
 // Unwrap returns the underlying error.
 func (e *Error) Unwrap() error { return e.Err }
-
-// quoteShort quotes s for an error message, cut to a sane length: the
-// text comes from peers and logs must stay bounded.
-func quoteShort(s string) string {
-	const max = 80
-	if len(s) > max {
-		s = s[:max] + "..."
-	}
-	return strconv.Quote(s)
-}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/smtptls/smtptls/internal/dnsname"
+	"github.com/smtptls/smtptls/internal/quote"
 )
 
 // Message builds the e-mail form of a report (RFC 8460 5.3) for the
@@ -72,7 +73,7 @@ func (m *Message) Build(r *Report) ([]byte, error) {
 	}
 	from, err := mail.ParseAddress(m.From)
 	if err != nil {
-		return invalid("From address " + quoteShort(m.From))
+		return invalid("From address " + quote.String(m.From))
 	}
 	if len(m.To) == 0 {
 		return invalid("no To address")
@@ -81,7 +82,7 @@ func (m *Message) Build(r *Report) ([]byte, error) {
 	for _, t := range m.To {
 		a, err := mail.ParseAddress(t)
 		if err != nil {
-			return invalid("To address " + quoteShort(t))
+			return invalid("To address " + quote.String(t))
 		}
 		to = append(to, a.String())
 	}
@@ -101,14 +102,14 @@ func (m *Message) Build(r *Report) ([]byte, error) {
 	}
 	submitter, err := dnsname.Mail.Normalize(sub)
 	if err != nil {
-		return invalid("submitter domain " + quoteShort(sub))
+		return invalid("submitter domain " + quote.String(sub))
 	}
 	msgID := m.MessageID
 	if msgID == "" {
 		msgID = idLeft(r) + "@" + submitter
 	}
 	if strings.ContainsAny(msgID, "\r\n<> \t") {
-		return invalid("Message-ID " + quoteShort(msgID))
+		return invalid("Message-ID " + quote.String(msgID))
 	}
 	date := m.Date
 	if date.IsZero() {

@@ -11,6 +11,8 @@ import (
 	"net/mail"
 	"net/textproto"
 	"strings"
+
+	"github.com/smtptls/smtptls/internal/quote"
 )
 
 // Bounds for ParseMessage.
@@ -66,7 +68,7 @@ func findReport(h textproto.MIMEHeader, body io.Reader, reportOK bool, depth int
 	mt, params, err := mime.ParseMediaType(ct)
 	if err != nil {
 		if reportOK && depth == 0 {
-			return nil, &Error{Kind: KindMessageSyntax, Reason: "Content-Type " + quoteShort(ct), Err: err}
+			return nil, &Error{Kind: KindMessageSyntax, Reason: "Content-Type " + quote.String(ct), Err: err}
 		}
 		return nil, &Error{Kind: KindNoReport}
 	}

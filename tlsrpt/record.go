@@ -4,6 +4,8 @@ import (
 	"net/mail"
 	"net/url"
 	"strings"
+
+	"github.com/smtptls/smtptls/internal/quote"
 )
 
 // Record is a parsed TLS-RPT TXT record, published at
@@ -123,7 +125,7 @@ func (r *Record) HTTPS() []string {
 // as the ABNF does. Errors are *Error with KindRecordSyntax.
 func ParseRecord(txt string) (*Record, error) {
 	fail := func(reason string) (*Record, error) {
-		return nil, &Error{Kind: KindRecordSyntax, Reason: reason + " in " + quoteShort(txt)}
+		return nil, &Error{Kind: KindRecordSyntax, Reason: reason + " in " + quote.String(txt)}
 	}
 	const version = "v=TLSRPTv1"
 	if !strings.HasPrefix(txt, version) {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/smtptls/smtptls/internal/dnsname"
+	"github.com/smtptls/smtptls/internal/quote"
 )
 
 // Media types of a report (RFC 8460 6.3, 6.4), for the HTTPS
@@ -180,7 +181,7 @@ func parseDateTime(s string) (time.Time, error) {
 			return t, nil
 		}
 	}
-	return time.Time{}, &Error{Kind: KindReportSyntax, Reason: "invalid date-time " + quoteShort(s)}
+	return time.Time{}, &Error{Kind: KindReportSyntax, Reason: "invalid date-time " + quote.String(s)}
 }
 
 // JSON renders the report as RFC 8460 4.4 JSON, compact, without HTML

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/smtptls/smtptls/internal/quote"
 )
 
 // maxResponseRead bounds how much of a report server's response body is
@@ -88,7 +90,7 @@ func (s *Submitter) Submit(ctx context.Context, uri string, r *Report) error {
 	}
 	u, err := url.Parse(uri)
 	if err != nil || !strings.EqualFold(u.Scheme, "https") || u.Host == "" {
-		return &Error{Kind: KindInvalid, Reason: "report URI is not https: " + quoteShort(uri)}
+		return &Error{Kind: KindInvalid, Reason: "report URI is not https: " + quote.String(uri)}
 	}
 	body, err := r.Gzip()
 	if err != nil {
@@ -96,7 +98,7 @@ func (s *Submitter) Submit(ctx context.Context, uri string, r *Report) error {
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, uri, bytes.NewReader(body))
 	if err != nil {
-		return &Error{Kind: KindInvalid, Reason: "report URI " + quoteShort(uri), Err: err}
+		return &Error{Kind: KindInvalid, Reason: "report URI " + quote.String(uri), Err: err}
 	}
 	req.Header.Set("Content-Type", MediaTypeGzip)
 	resp, err := s.client().Do(req)
@@ -108,7 +110,7 @@ func (s *Submitter) Submit(ctx context.Context, uri string, r *Report) error {
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return &Error{Kind: KindNetwork, Reason: "POST " + quoteShort(uri), Err: err}
+		return &Error{Kind: KindNetwork, Reason: "POST " + quote.String(uri), Err: err}
 	}
 	defer resp.Body.Close()
 	head, _ := io.ReadAll(io.LimitReader(resp.Body, maxResponseQuote))
@@ -116,9 +118,9 @@ func (s *Submitter) Submit(ctx context.Context, uri string, r *Report) error {
 	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
 		return nil
 	}
-	reason := "POST " + quoteShort(uri)
+	reason := "POST " + quote.String(uri)
 	if len(head) > 0 {
-		reason += ": " + quoteShort(clip(string(head), maxResponseQuote))
+		reason += ": " + quote.String(clip(string(head), maxResponseQuote))
 	}
 	return &Error{Kind: KindHTTPStatus, StatusCode: resp.StatusCode, Reason: reason}
 }

@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/smtptls/smtptls/internal/quote"
 	"github.com/smtptls/smtptls/tlsrpt"
 )
 
@@ -135,7 +136,7 @@ func (e *Error) Error() string {
 	b.WriteString(e.Kind.String())
 	if e.Reason != "" {
 		b.WriteString(": ")
-		b.WriteString(e.Reason)
+		b.WriteString(quote.Text(e.Reason))
 	}
 	if e.Record != nil {
 		b.WriteString(" (TLSA ")
@@ -144,7 +145,7 @@ func (e *Error) Error() string {
 	}
 	if e.Name != "" {
 		b.WriteString(" (name ")
-		b.WriteString(strconv.Quote(e.Name))
+		b.WriteString(quote.String(e.Name))
 		b.WriteString(")")
 	}
 	if e.Depth >= 0 {
@@ -154,7 +155,7 @@ func (e *Error) Error() string {
 	}
 	if e.Err != nil {
 		b.WriteString(": ")
-		b.WriteString(e.Err.Error())
+		b.WriteString(quote.Text(e.Err.Error()))
 	}
 	return b.String()
 }

@@ -235,7 +235,7 @@ func checkHost(ctx context.Context, dial func(context.Context, string, string) (
 	hr.STARTTLS = &offered
 	c.Quit()
 	if !offered {
-		hr.Result = string(h.FailureResult(smtptls.ErrSTARTTLSNotOffered))
+		hr.Result = string(h.FailureResult(h.STARTTLSNotOffered()))
 		hr.OK = !h.RequireTLS()
 		hr.Verdict = "cleartext"
 		return hr

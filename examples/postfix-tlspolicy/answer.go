@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/netip"
 	"slices"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/smtptls/smtptls"
 	"github.com/smtptls/smtptls/dane"
+	"github.com/smtptls/smtptls/internal/quote"
 	"github.com/smtptls/smtptls/mtasts"
 	"github.com/smtptls/smtptls/tlsrpt"
 )
@@ -163,7 +163,7 @@ func parsePort(s string) (int, error) {
 	}
 	p, err := strconv.Atoi(s)
 	if err != nil || p <= 0 || p > 65535 || s[0] == '+' {
-		return 0, fmt.Errorf("bad port %q", s)
+		return 0, errors.New("bad port " + quote.String(s))
 	}
 	return p, nil
 }
@@ -173,7 +173,7 @@ func parsePort(s string) (int, error) {
 func (r *Responder) Lookup(ctx context.Context, _, key string) Reply {
 	hop, ok := parseNextHop(key)
 	if !ok {
-		r.log().Debug("tlspolicy: no policy for this key", "key", sanitize(key), "answer", notFound.String())
+		r.log().Debug("tlspolicy: no policy for this key", "key", quote.Text(key), "answer", notFound.String())
 		return notFound
 	}
 	flightKey := strconv.FormatBool(hop.relay) + " " + strings.ToLower(hop.host) + " " + strconv.Itoa(hop.port)
@@ -223,7 +223,7 @@ func (r *Responder) answer(ctx context.Context, key string, hop nextHop) Reply {
 	default:
 		reply, why = r.Decide(dec)
 	}
-	attrs := []any{"key", sanitize(key), "answer", reply.String(), "why", why, "took", time.Since(start).Round(time.Millisecond)}
+	attrs := []any{"key", quote.Text(key), "answer", reply.String(), "why", why, "took", time.Since(start).Round(time.Millisecond)}
 	if dec != nil {
 		attrs = append(attrs, "mx_secure", dec.MXSecure)
 		if dec.STS != nil {

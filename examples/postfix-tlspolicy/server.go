@@ -342,8 +342,9 @@ func (s *Server) handle(req []byte) Reply {
 	return s.Lookup(ctx, string(name), string(key))
 }
 
-// sanitize makes peer- or DNS-controlled text safe to echo in a reply
-// or a log line: printable ASCII only, at most 100 bytes.
+// sanitize makes peer- or DNS-controlled text safe to echo in a socketmap
+// reply, which Postfix logs as it is: printable ASCII only, at most 100
+// bytes. Log lines quote such text with internal/quote instead.
 func sanitize(s string) string {
 	var b strings.Builder
 	for i := 0; i < len(s) && b.Len() < 100; i++ {

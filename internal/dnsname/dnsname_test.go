@@ -154,7 +154,7 @@ func TestErrorMessageBounded(t *testing.T) {
 		t.Fatal("no error")
 	}
 	msg := err.Error()
-	if len(msg) > 250 || strings.ContainsAny(msg, "\r\n") {
+	if len(msg) > 300 || strings.ContainsAny(msg, "\r\n") {
 		t.Errorf("message not bounded or not quoted: %q", msg)
 	}
 	if !strings.HasPrefix(msg, "dnsname: invalid mail domain ") {

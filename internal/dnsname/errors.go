@@ -2,7 +2,8 @@ package dnsname
 
 import (
 	"errors"
-	"strconv"
+
+	"github.com/smtptls/smtptls/internal/quote"
 )
 
 // Sentinel errors wrapped by *Error: what is wrong with a name.
@@ -37,18 +38,8 @@ type Error struct {
 
 // Error implements error.
 func (e *Error) Error() string {
-	return "dnsname: invalid " + e.Profile.String() + " " + quoteShort(e.Name) + ": " + e.Reason
+	return "dnsname: invalid " + e.Profile.String() + " " + quote.String(e.Name) + ": " + e.Reason
 }
 
 // Unwrap returns the sentinel, for errors.Is.
 func (e *Error) Unwrap() error { return e.Err }
-
-// quoteShort quotes s cut to a sane length: names come from peers, and
-// error messages end up in logs and reports.
-func quoteShort(s string) string {
-	const max = 80
-	if len(s) > max {
-		return strconv.Quote(s[:max]) + "..."
-	}
-	return strconv.Quote(s)
-}

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/smtptls/smtptls/internal/quote"
 )
 
 // Security is the DNSSEC status of a completed lookup (RFC 4033 5). Its
@@ -115,11 +117,11 @@ func (e *Error) Error() string {
 	b.WriteString(e.Kind.String())
 	if e.Reason != "" {
 		b.WriteString(": ")
-		b.WriteString(e.Reason)
+		b.WriteString(quote.Text(e.Reason))
 	}
 	if e.Err != nil {
 		b.WriteString(": ")
-		b.WriteString(e.Err.Error())
+		b.WriteString(quote.Text(e.Err.Error()))
 	}
 	return b.String()
 }

@@ -38,6 +38,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/smtptls/smtptls/internal/quote"
 )
 
 // EDNSSize is the EDNS0 UDP payload size queries advertise: the DNS flag
@@ -91,9 +93,9 @@ type Error struct {
 
 // Error implements error.
 func (e *Error) Error() string {
-	s := "wire: " + e.Reason + " (" + e.Network + " " + e.Server + ")"
+	s := "wire: " + quote.Text(e.Reason) + " (" + quote.Text(e.Network+" "+e.Server) + ")"
 	if e.Err != nil {
-		s += ": " + e.Err.Error()
+		s += ": " + quote.Text(e.Err.Error())
 	}
 	return s
 }
