@@ -34,8 +34,9 @@ type Kind uint8
 const (
 	// KindMXLookup: the MX lookup failed (defer the message).
 	KindMXLookup Kind = iota + 1
-	// KindHostLookup: a host's address or TLSA lookup failed; do not use
-	// the host (RFC 7672 2.1.2).
+	// KindHostLookup: a host's address or TLSA lookup failed, or its MX
+	// target is not a host name (such as "192.0.2.44.", which is never
+	// dialled as an address); do not use the host (RFC 7672 2.1.2).
 	KindHostLookup
 	// KindNotInPolicy: MTA-STS enforce, and the host does not match the
 	// policy's mx patterns (RFC 8461 4.1).
