@@ -80,9 +80,9 @@ func (w *world) validatingEvaluator() *smtptls.Evaluator {
 
 // sendResult is what one delivery attempt through a Host did.
 type sendResult struct {
-	verdict smtptls.Verdict
-	verr    error // the verification error, for reporting
-	err     error // why the message was not delivered
+	verdict smtptls.Verdict // Failed for a cleartext session
+	verr    error           // the verification error, for reporting
+	err     error           // why the message was not delivered
 	tls     bool
 }
 
@@ -109,10 +109,9 @@ func send(ctx context.Context, w *smtptlstest.World, h *smtptls.Host, a smtptls.
 			c.Quit()
 			return sendResult{err: smtptls.ErrSTARTTLSNotOffered}
 		}
+		// Cleartext: no session to judge. Failed (and tls false), as
+		// smtptlstest.Send reports it, never Encrypted.
 		res.verdict = smtptls.Failed
-		if ok {
-			res.verdict = smtptls.Encrypted
-		}
 	} else {
 		// go-smtp's client starts TLS only on a fresh connection.
 		c.Quit()
@@ -127,7 +126,10 @@ func send(ctx context.Context, w *smtptlstest.World, h *smtptls.Host, a smtptls.
 		if err != nil {
 			return sendResult{err: err}
 		}
-		cs, _ := c.TLSConnectionState()
+		cs, ok := c.TLSConnectionState()
+		if !ok {
+			return sendResult{err: errors.New("no TLS session after STARTTLS")}
+		}
 		res.tls = true
 		res.verdict, res.verr = h.Verify(cs)
 	}
@@ -331,8 +333,8 @@ func decisionTable(t *testing.T, validating bool) {
 		if !d.ImplicitMX || h.Name != "nodata.test" || h.Err != nil || len(h.Addrs) == 0 {
 			t.Fatalf("implicit MX: %+v", h)
 		}
-		if r := send(ctx, w.World, h, smtptls.Attempt{}); r.err != nil || r.verdict != smtptls.Encrypted {
-			t.Errorf("send: %v %v", r.verdict, r.err)
+		if r := send(ctx, w.World, h, smtptls.Attempt{}); r.err != nil || !r.tls || r.verdict != smtptls.Encrypted {
+			t.Errorf("send: tls %v verdict %v err %v", r.tls, r.verdict, r.err)
 		}
 	})
 	t.Run("tls-required no", func(t *testing.T) {
@@ -367,28 +369,48 @@ func decisionTable(t *testing.T, validating bool) {
 		if validating {
 			o = w.validatingEvaluator()
 		}
-		do, _ := smtptls.ParseOverride("dane-only")
-		ve, _ := smtptls.ParseOverride("secure match=.plain.test")
-		o.Overrides = map[string]smtptls.Override{"both.test": do, "nodata.test": do, "PLAIN.test": ve}
-		d, err := o.Evaluate(ctx, "nodata.test")
-		if err != nil {
-			t.Fatal(err)
+		parse := func(s string) smtptls.Override {
+			t.Helper()
+			ov, err := smtptls.ParseOverride(s)
+			if err != nil {
+				t.Fatalf("ParseOverride(%q): %v", s, err)
+			}
+			return ov
+		}
+		do := parse("dane-only")
+		o.Overrides = map[string]smtptls.Override{"both.test": do, "nodata.test": do,
+			"PLAIN.test": parse("secure match=.plain.test"), "stsmismatch.test": parse("none")}
+		evaluate := func(domain string) *smtptls.Decision {
+			t.Helper()
+			d, err := o.Evaluate(ctx, domain)
+			if err != nil {
+				t.Fatalf("Evaluate(%s): %v", domain, err)
+			}
+			return d
 		}
 		var e *smtptls.Error
-		if h := only(t, d); !errors.As(h.Err, &e) || e.Result != tlsrpt.DANERequired {
+		if h := only(t, evaluate("nodata.test")); !errors.As(h.Err, &e) || e.Result != tlsrpt.DANERequired {
 			t.Errorf("dane-only without TLSA: %v", h.Err)
 		}
-		d, _ = o.Evaluate(ctx, "both.test")
+		d := evaluate("both.test")
 		if h := only(t, d); h.Level != smtptls.DANE || d.STS != nil {
 			t.Errorf("dane-only with TLSA: level %v, STS consulted %v", h.Level, d.STS != nil)
 		}
-		d, _ = o.Evaluate(ctx, "plain.test")
-		h := only(t, d)
+		h := only(t, evaluate("plain.test"))
 		if h.Level != smtptls.PKIX {
 			t.Fatalf("secure: level %v", h.Level)
 		}
-		if r := send(ctx, w.World, h, smtptls.Attempt{}); r.err != nil || r.verdict != smtptls.Verified {
+		if r := send(ctx, w.World, h, smtptls.Attempt{}); r.err != nil || !r.tls || r.verdict != smtptls.Verified {
 			t.Errorf("send: %v %v", r.verdict, r.err)
+		}
+		// "none" wins over the enforce policy: cleartext although the
+		// server offers STARTTLS, and no verdict claims encryption.
+		h = only(t, evaluate("stsmismatch.test"))
+		if h.Level != smtptls.NoTLS || h.Err != nil {
+			t.Fatalf("none: level %v err %v", h.Level, h.Err)
+		}
+		if r := send(ctx, w.World, h, smtptls.Attempt{}); r.err != nil || r.tls || r.verdict != smtptls.Failed {
+			t.Errorf("none: send: tls %v verdict %v err %v; want a cleartext delivery", r.tls, r.verdict, r.err)
 		}
 	})
 	t.Run("relay with port", func(t *testing.T) {

@@ -136,7 +136,7 @@ func TestMemoryCacheEviction(t *testing.T) {
 		has(m, "expired.example") // most recently used, still evicted first
 		put(m, "new.example", Enforce, 30*24*time.Hour)
 		if has(m, "expired.example") || !has(m, "target.example") || !has(m, "live.example") || !has(m, "new.example") {
-			t.Errorf("keys %v", keys(m))
+			t.Errorf("keys %v", keys(t, m))
 		}
 		if logs.String() != "" {
 			t.Errorf("logged %q", logs)
@@ -150,7 +150,7 @@ func TestMemoryCacheEviction(t *testing.T) {
 		put(m, "none.example", None, 30*24*time.Hour)
 		put(m, "new.example", Enforce, 30*24*time.Hour)
 		if has(m, "none.example") || !has(m, "target.example") {
-			t.Errorf("keys %v", keys(m))
+			t.Errorf("keys %v", keys(t, m))
 		}
 		if logs.String() != "" {
 			t.Errorf("logged %q", logs)
@@ -163,7 +163,7 @@ func TestMemoryCacheEviction(t *testing.T) {
 		m.Put(ctx, "garbage", []byte("not an entry"))
 		put(m, "new.example", Enforce, 30*24*time.Hour)
 		if has(m, "garbage") || !has(m, "target.example") {
-			t.Errorf("keys %v", keys(m))
+			t.Errorf("keys %v", keys(t, m))
 		}
 	})
 	t.Run("live eviction is logged, least recently used goes", func(t *testing.T) {
@@ -175,7 +175,7 @@ func TestMemoryCacheEviction(t *testing.T) {
 		has(m, "old.example")
 		put(m, "attacker.example", Enforce, 30*24*time.Hour)
 		if has(m, "target.example") || !has(m, "old.example") || !has(m, "attacker.example") {
-			t.Errorf("keys %v", keys(m))
+			t.Errorf("keys %v", keys(t, m))
 		}
 		if l := logs.String(); !strings.Contains(l, "level=WARN") || !strings.Contains(l, "domain=target.example") {
 			t.Errorf("live eviction not logged: %q", l)
@@ -214,8 +214,12 @@ func TestMemoryCacheEviction(t *testing.T) {
 	})
 }
 
-func keys(l Lister) []string {
-	k, _ := l.Keys(context.Background())
+func keys(t testing.TB, l Lister) []string {
+	t.Helper()
+	k, err := l.Keys(context.Background())
+	if err != nil {
+		t.Fatalf("Keys: %v", err)
+	}
 	slices.Sort(k)
 	return k
 }
@@ -263,11 +267,14 @@ func TestDirCache(t *testing.T) {
 			t.Errorf("Get(%q) = %q", k, got)
 		}
 	}
-	entries, _ := os.ReadDir(root)
-	if len(entries) != 1 {
+	entries, err := os.ReadDir(root)
+	if err != nil || len(entries) != 1 {
 		t.Errorf("files outside the cache directory: %v", entries)
 	}
-	names, _ := os.ReadDir(dir)
+	names, err := os.ReadDir(dir)
+	if err != nil || len(names) == 0 {
+		t.Fatalf("cache directory: %d files, %v", len(names), err)
+	}
 	for _, n := range names {
 		if strings.HasPrefix(n.Name(), ".") || strings.ContainsAny(n.Name(), `/\`) {
 			t.Errorf("unsafe file name %q", n.Name())
@@ -275,7 +282,7 @@ func TestDirCache(t *testing.T) {
 	}
 	want := append(slices.Clone(hostile), "example.com")
 	slices.Sort(want)
-	if got := keys(d); !slices.Equal(got, want) {
+	if got := keys(t, d); !slices.Equal(got, want) {
 		t.Errorf("Keys = %q, want %q", got, want)
 	}
 	if got := mustGet(t, d, "example.com"); string(got) != "one" {
@@ -295,7 +302,7 @@ func TestDirCache(t *testing.T) {
 	stale := filepath.Join(dir, ".tmp-123")
 	os.WriteFile(stale, []byte("torn"), 0o600)
 	os.Chtimes(stale, time.Now().Add(-2*time.Hour), time.Now().Add(-2*time.Hour))
-	if slices.Contains(keys(d), ".tmp-123") {
+	if slices.Contains(keys(t, d), ".tmp-123") {
 		t.Error("temporary file listed as a key")
 	}
 	if _, err := os.Stat(stale); err == nil {
@@ -427,7 +434,7 @@ func TestDirCacheCrashSafety(t *testing.T) {
 		if !bytes.Equal(got, crashVersion(0)) && !bytes.Equal(got, crashVersion(1)) {
 			t.Fatalf("round %d: torn entry of %d bytes after the crash", round, len(got))
 		}
-		if k := keys(d); !slices.Equal(k, []string{"victim.example"}) {
+		if k := keys(t, d); !slices.Equal(k, []string{"victim.example"}) {
 			t.Errorf("round %d: Keys after the crash = %q", round, k)
 		}
 	}

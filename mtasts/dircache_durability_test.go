@@ -390,7 +390,7 @@ func TestDirCachePermissions(t *testing.T) {
 		if got := mustGet(t, d, "victim.example"); !bytes.Equal(got, e) {
 			t.Errorf("%s: entry changed", sub)
 		}
-		if k := keys(d); !slices.Equal(k, []string{"victim.example"}) {
+		if k := keys(t, d); !slices.Equal(k, []string{"victim.example"}) {
 			t.Errorf("%s: keys %q", sub, k)
 		}
 	}

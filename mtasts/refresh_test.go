@@ -46,7 +46,10 @@ func TestRefresh(t *testing.T) {
 	if n := e.w.PolicyFetches("short.example"); n != 1 {
 		t.Errorf("expired short.example fetched %d times", n)
 	}
-	keys, _ := dir.Keys(bg)
+	keys, err := dir.Keys(bg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	slices.Sort(keys)
 	if !slices.Equal(keys, []string{"a.example", "b.example", "none.example"}) {
 		t.Errorf("keys after refresh %q", keys)
@@ -82,7 +85,9 @@ func TestRefresh(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	keys, _ = dir.Keys(bg)
+	if keys, err = dir.Keys(bg); err != nil {
+		t.Fatal(err)
+	}
 	if !slices.Equal(keys, []string{"a.example"}) {
 		t.Errorf("keys after pruning %q", keys)
 	}

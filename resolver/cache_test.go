@@ -162,20 +162,31 @@ func TestCacheBounded(t *testing.T) {
 	}
 }
 
+// TestCacheCallerGivesUp: a caller whose context ends gets a timeout, and
+// the lookup it started goes on for the other caller sharing it. Ordered
+// by the server, not by sleeps: the first caller's query is known to have
+// reached the server before the second caller starts and before the first
+// is cancelled; that the second caller joined that query (rather than
+// asking again after the cancellation) is checked by the query count,
+// whatever the scheduling.
 func TestCacheCallerGivesUp(t *testing.T) {
 	t.Parallel()
+	arrived := make(chan struct{}, 1)
 	release := make(chan struct{})
-	c, _, _ := newTestCache(t, func(w dns.ResponseWriter, q *dns.Msg) {
+	c, srv, _ := newTestCache(t, func(w dns.ResponseWriter, q *dns.Msg) {
+		select {
+		case arrived <- struct{}{}:
+		default:
+		}
 		<-release
 		w.WriteMsg(reply(q, dns.RcodeSuccess, true, "slow.test. 300 IN A 192.0.2.1"))
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { _, err := c.Lookup(ctx, "slow.test", dns.TypeA); done <- err }()
+	<-arrived
 	other := make(chan error, 1)
-	time.Sleep(50 * time.Millisecond)
 	go func() { _, err := c.Lookup(context.Background(), "slow.test", dns.TypeA); other <- err }()
-	time.Sleep(50 * time.Millisecond)
 	cancel()
 	if k := lookupErrKind(t, <-done); k != KindTimeout {
 		t.Errorf("cancelled caller: kind %v, want timeout", k)
@@ -183,5 +194,8 @@ func TestCacheCallerGivesUp(t *testing.T) {
 	close(release)
 	if err := <-other; err != nil {
 		t.Errorf("the other caller failed with the first one: %v", err)
+	}
+	if n := srv.queries.Load(); n != 1 {
+		t.Errorf("upstream queries = %d, want 1: the cancellation ended the shared lookup", n)
 	}
 }

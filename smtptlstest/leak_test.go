@@ -63,7 +63,18 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 		}
 		httpDone <- err
 	}()
-	time.Sleep(100 * time.Millisecond) // let both requests reach their delay
+	// Close only once both requests are in their delay: the servers
+	// count a request before they sleep on it.
+	deadline := time.Now().Add(10 * time.Second)
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for w.QueryCountFor("slow.example.test", dns.TypeA) == 0 || w.PolicyFetches("slow.example.test") == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the slow requests never reached the servers (DNS %d, HTTPS %d)",
+				w.QueryCountFor("slow.example.test", dns.TypeA), w.PolicyFetches("slow.example.test"))
+		}
+		<-tick.C
+	}
 
 	closed := make(chan struct{})
 	go func() {
@@ -84,7 +95,7 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 	broken.Close()
 	http.DefaultTransport.(*http.Transport).CloseIdleConnections()
 
-	deadline := time.Now().Add(5 * time.Second)
+	deadline = time.Now().Add(5 * time.Second)
 	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
