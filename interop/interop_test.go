@@ -219,13 +219,16 @@ func parseUnboundHost(s string) string {
 }
 
 // delv asks BIND's delv (stub validation against nsd) with the anchors
-// of anchorConf. delv prints a verdict per part of a chain but none for a
-// negative answer at the end of a CNAME or DNAME chain; that name is then
-// asked on its own, and the chain takes its worst part.
-func (e *env) delv(ctx context.Context, anchorConf string, q question) string {
-	v, neg := e.delvOnce(ctx, anchorConf, q.name, q.qtype)
+// of anchorConf, starting from the one at root: delv validates from one
+// anchor per run (+root=NAME) and leaves names outside it unvalidated
+// ("; authoritative", which counts as insecure). delv prints a verdict per
+// part of a chain but none for a negative answer at the end of a CNAME or
+// DNAME chain; that name is then asked on its own, and the chain takes its
+// worst part.
+func (e *env) delv(ctx context.Context, anchorConf, root string, q question) string {
+	v, neg := e.delvOnce(ctx, anchorConf, root, q.name, q.qtype)
 	if neg != "" {
-		v2, _ := e.delvOnce(ctx, anchorConf, neg, q.qtype)
+		v2, _ := e.delvOnce(ctx, anchorConf, root, neg, q.qtype)
 		sec, out, _ := strings.Cut(v, "/")
 		sec2, _, _ := strings.Cut(v2, "/")
 		if rank[sec2] > rank[sec] {
@@ -241,10 +244,10 @@ var rank = map[string]int{"?": 0, "secure": 1, "insecure": 2, "bogus": 3, "error
 // delvOnce returns the verdict of one delv run and, for a negative
 // answer at the end of a chain, the name whose negative answer delv did
 // not judge.
-func (e *env) delvOnce(ctx context.Context, anchorConf, name string, qtype uint16) (v, negName string) {
+func (e *env) delvOnce(ctx context.Context, anchorConf, root, name string, qtype uint16) (v, negName string) {
 	host, port, _ := net.SplitHostPort(e.auth)
 	out, _ := exec.CommandContext(ctx, "delv", "@"+host, "-p", port, "-a", anchorConf,
-		"+root=.", name, dns.TypeToString[qtype]).CombinedOutput()
+		"+root="+root, name, dns.TypeToString[qtype]).CombinedOutput()
 	return parseDelv(string(out))
 }
 
@@ -277,7 +280,7 @@ func parseDelv(s string) (v, negName string) {
 			worse("insecure")
 		case strings.HasPrefix(line, "; fully validated"):
 			worse("secure")
-		case strings.HasPrefix(line, "; unsigned answer"):
+		case strings.HasPrefix(line, "; unsigned answer"), strings.HasPrefix(line, "; authoritative"):
 			worse("insecure")
 		case strings.HasPrefix(line, "; ") && (strings.Contains(line, ";-$NXDOMAIN") || strings.Contains(line, ";-$NXRRSET")):
 			if f := strings.Fields(line); len(f) > 1 {
@@ -296,11 +299,12 @@ func parseDelv(s string) (v, negName string) {
 
 // anchorConfs writes an unbound-host configuration and a delv anchor
 // file for a set of anchors (names of anchor-NAME.ds files run.sh wrote)
-// and returns their paths. Nil means the root anchor of the lab.
-func (e *env) anchorConfs(t *testing.T, anchors []string) (unboundConf, delvConf string) {
+// and returns their paths and the anchored zones. Nil means the root
+// anchor of the lab.
+func (e *env) anchorConfs(t *testing.T, anchors []string) (unboundConf, delvConf string, zones []string) {
 	t.Helper()
 	if anchors == nil {
-		return filepath.Join(e.dir, "unbound-host.conf"), filepath.Join(e.dir, "delv-anchor.conf")
+		return filepath.Join(e.dir, "unbound-host.conf"), filepath.Join(e.dir, "delv-anchor.conf"), []string{"."}
 	}
 	key := strings.Join(anchors, "+")
 	unboundConf = filepath.Join(e.dir, "unbound-host-"+key+".conf")
@@ -322,6 +326,7 @@ func (e *env) anchorConfs(t *testing.T, anchors []string) (unboundConf, delvConf
 	}
 	for _, a := range anchors {
 		for _, ds := range e.readDS(t, "anchor-"+a+".ds") {
+			zones = append(zones, ds.Hdr.Name)
 			fmt.Fprintf(&dv, "  %s static-ds %d %d %d \"%s\";\n", ds.Hdr.Name, ds.KeyTag, ds.Algorithm, ds.DigestType, ds.Digest)
 		}
 	}
@@ -332,7 +337,22 @@ func (e *env) anchorConfs(t *testing.T, anchors []string) (unboundConf, delvConf
 	if err := os.WriteFile(delvConf, []byte(dv.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return unboundConf, delvConf
+	return unboundConf, delvConf, zones
+}
+
+// closestAnchor returns the anchored zone closest to name, or the first
+// one when none encloses it (delv then validates nothing).
+func closestAnchor(zones []string, name string) string {
+	best := ""
+	for _, z := range zones {
+		if dns.IsSubDomain(z, dns.Fqdn(name)) && dns.CountLabel(z) >= dns.CountLabel(best) {
+			best = z
+		}
+	}
+	if best == "" {
+		best = zones[0]
+	}
+	return best
 }
 
 // readDS reads a file of DS records that run.sh wrote.
@@ -417,12 +437,15 @@ type row struct {
 // ask puts every question to the three validators, a few at a time.
 func (e *env) ask(t *testing.T, qs []question, val func(question) *resolver.Validating) []row {
 	t.Helper()
-	type confs struct{ ub, dlv string }
+	type confs struct {
+		ub, dlv string
+		zones   []string
+	}
 	cf := map[string]confs{}
 	for _, q := range qs {
-		if key := strings.Join(q.anchors, "+"); cf[key] == (confs{}) {
-			u, d := e.anchorConfs(t, q.anchors)
-			cf[key] = confs{u, d}
+		if key := strings.Join(q.anchors, "+"); cf[key].ub == "" {
+			u, d, z := e.anchorConfs(t, q.anchors)
+			cf[key] = confs{u, d, z}
 		}
 	}
 	rows := make([]row, len(qs))
@@ -440,7 +463,7 @@ func (e *env) ask(t *testing.T, qs []question, val func(question) *resolver.Vali
 			r := row{q: q}
 			r.us, r.detail = ours(ctx, val(q), q)
 			r.ub = unboundHost(ctx, c.ub, q)
-			r.dlv = e.delv(ctx, c.dlv, q)
+			r.dlv = e.delv(ctx, c.dlv, closestAnchor(c.zones, q.name), q)
 			rows[i] = r
 		}()
 	}
