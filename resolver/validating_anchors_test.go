@@ -509,7 +509,7 @@ func TestValidatingSignatureSkew(t *testing.T) {
 			t.Parallel()
 			clock := tc.clock
 			v := &Validating{Servers: []string{srv.addr}, Anchors: w.anchors, Now: func() time.Time { return clock }}
-			twCheckCases(t, v, []twAnchorCase{{qname: tc.qname, qtype: dns.TypeMX, want: tc.want, ede: tc.ede, }})
+			twCheckCases(t, v, []twAnchorCase{{qname: tc.qname, qtype: dns.TypeMX, want: tc.want, ede: tc.ede}})
 		})
 	}
 }
