@@ -107,6 +107,9 @@ func (v *Validating) SetNegativeAnchors(ntas []NegativeAnchor) error {
 // prepareNTAs prepares the NegativeAnchors field at first use; unusable
 // entries are ignored, logged and kept for Check.
 func (v *Validating) prepareNTAs() *dnssec.NTAs {
+	if len(v.NegativeAnchors) == 0 {
+		return nil
+	}
 	prepared := make([]dnssec.NTA, 0, len(v.NegativeAnchors))
 	for _, n := range v.NegativeAnchors {
 		p, err := n.check()

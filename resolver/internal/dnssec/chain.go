@@ -62,7 +62,8 @@ func (l *lookup) negative(name string) *zoneState {
 	if z == "" {
 		return nil
 	}
-	l.ntaUsed.CompareAndSwap(nil, &z)
+	used := z // only this path may allocate
+	l.ntaUsed.CompareAndSwap(nil, &used)
 	return &zoneState{name: z, status: statusInsecure,
 		why: "negative trust anchor " + quote(z) + " until " + exp.UTC().Format(time.RFC3339) + " (RFC 7646)"}
 }
