@@ -30,6 +30,28 @@ type SMTPConfig struct {
 	// sends bytes that are not TLS and closes the connection: a TLS
 	// failure that happens after the client committed to TLS.
 	BrokenHandshake bool
+	// NoREQUIRETLS stops the server from listing REQUIRETLS (RFC 8689)
+	// after STARTTLS; by default it lists it, with SMTPUTF8 and DSN.
+	NoREQUIRETLS bool
+	// Stall makes the server stop answering, holding the connection open
+	// until the client gives up or the World closes: "greeting" (never
+	// greets), "EHLO" (never answers EHLO), "STARTTLS" (answers 220, then
+	// never handshakes), "DATA" (takes the message, never answers the
+	// final "."). Empty means never. It is served by the scripted server
+	// (see EHLO).
+	Stall string
+	// EHLO, when non-nil, replaces the server with a scripted cleartext
+	// server that advertises exactly these EHLO keywords (no STARTTLS
+	// unless listed, and then a Stall "STARTTLS" is the only use), so that
+	// tests can take away 8BITMIME or SMTPUTF8. Its deliveries are
+	// recorded like the others'.
+	EHLO []string
+	// Replies replaces the server's reply at a stage with a whole reply
+	// line such as "450 4.2.0 busy": "greeting", "EHLO" (the scripted
+	// server only), "MAIL", "RCPT" (every recipient), "RCPT <addr>" (one
+	// recipient, as sent), "DATA" (the reply to the final "."). Nil means
+	// the usual replies.
+	Replies map[string]string
 }
 
 // Delivery is one message an SMTPServer received.
@@ -49,6 +71,13 @@ type Delivery struct {
 	// TLSVersion is the negotiated TLS version (tls.VersionTLS13, ...), or
 	// 0 without TLS.
 	TLSVersion uint16
+	// Mail holds the MAIL FROM parameters (REQUIRETLS, SMTPUTF8, BODY,
+	// SIZE, RET, ENVID) as go-smtp parsed them; empty for the scripted
+	// server.
+	Mail smtp.MailOptions
+	// Rcpt holds each accepted recipient's parameters (NOTIFY, ORCPT),
+	// parallel to To; nil for the scripted server.
+	Rcpt []smtp.RcptOptions
 }
 
 // maxMessageBytes bounds what an SMTPServer accepts per message.
@@ -71,8 +100,8 @@ type SMTPServer struct {
 	conns       map[net.Conn]struct{}
 	closed      bool
 
-	tlsSrv, plainSrv *smtp.Server
-	tlsL, plainL     *chanListener
+	tlsSrv, plainSrv, basicSrv *smtp.Server
+	tlsL, plainL, basicL       *chanListener
 	wg               sync.WaitGroup
 }
 
@@ -105,9 +134,12 @@ func (w *World) AddMX(host string, cfg SMTPConfig) *SMTPServer {
 		conns:   make(map[net.Conn]struct{}),
 		tlsL:    newChanListener(ln.Addr()),
 		plainL:  newChanListener(ln.Addr()),
+		basicL:  newChanListener(ln.Addr()),
 	}
 	s.tlsSrv = s.newServer(&tls.Config{GetCertificate: s.certificate})
 	s.plainSrv = s.newServer(nil)
+	s.basicSrv = s.newServer(&tls.Config{GetCertificate: s.certificate})
+	s.basicSrv.EnableREQUIRETLS = false
 
 	w.mu.Lock()
 	if w.closed {
@@ -121,7 +153,8 @@ func (w *World) AddMX(host string, cfg SMTPConfig) *SMTPServer {
 	w.mxs = append(w.mxs, s)
 	w.mu.Unlock()
 
-	s.wg.Add(3)
+	s.wg.Add(4)
+	go func() { defer s.wg.Done(); s.basicSrv.Serve(s.basicL) }()
 	go func() { defer s.wg.Done(); s.tlsSrv.Serve(s.tlsL) }()
 	go func() { defer s.wg.Done(); s.plainSrv.Serve(s.plainL) }()
 	go func() { defer s.wg.Done(); s.accept() }()
@@ -139,6 +172,9 @@ func (s *SMTPServer) newServer(tc *tls.Config) *smtp.Server {
 	srv.ReadTimeout = 30 * time.Second
 	srv.WriteTimeout = 30 * time.Second
 	srv.AllowInsecureAuth = true
+	srv.EnableSMTPUTF8 = true
+	srv.EnableREQUIRETLS = true
+	srv.EnableDSN = true
 	srv.ErrorLog = discardLogger()
 	return srv
 }
@@ -210,12 +246,18 @@ func (s *SMTPServer) accept() {
 			c.Close()
 			return
 		}
-		tc := &trackedConn{Conn: c, s: s}
+		cfg := s.cfg
+		tc := &trackedConn{Conn: c, s: s, cfg: &cfg}
 		s.conns[tc] = struct{}{}
 		s.connections++
-		cfg := s.cfg
 		s.mu.Unlock()
 		switch {
+		case cfg.Stall != "" || cfg.EHLO != nil || cfg.Replies["greeting"] != "":
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				s.scripted(tc, cfg)
+			}()
 		case cfg.BrokenHandshake:
 			s.wg.Add(1)
 			go func() {
@@ -224,6 +266,8 @@ func (s *SMTPServer) accept() {
 			}()
 		case cfg.NoSTARTTLS:
 			s.plainL.push(tc)
+		case cfg.NoREQUIRETLS:
+			s.basicL.push(tc)
 		default:
 			s.tlsL.push(tc)
 		}
@@ -277,6 +321,7 @@ func (s *SMTPServer) close() {
 	s.ln.Close()
 	s.tlsL.Close()
 	s.plainL.Close()
+	s.basicL.Close()
 	for _, c := range conns {
 		c.Close()
 	}
@@ -286,6 +331,7 @@ func (s *SMTPServer) close() {
 	// that their connections are closed.
 	s.tlsSrv.Shutdown(ctx)
 	s.plainSrv.Shutdown(ctx)
+	s.basicSrv.Shutdown(ctx)
 	s.wg.Wait()
 }
 
@@ -293,6 +339,7 @@ func (s *SMTPServer) close() {
 type trackedConn struct {
 	net.Conn
 	s    *SMTPServer
+	cfg  *SMTPConfig
 	once sync.Once
 }
 
@@ -311,21 +358,73 @@ type session struct {
 	c    *smtp.Conn
 	from string
 	to   []string
+	mail smtp.MailOptions
+	rcpt []smtp.RcptOptions
 }
 
 func (ss *session) Reset() {
-	ss.from, ss.to = "", nil
+	ss.from, ss.to, ss.rcpt = "", nil, nil
 }
 
 func (ss *session) Logout() error { return nil }
 
-func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
-	ss.from, ss.to = from, nil
+// reply returns the configured reply for stage as a go-smtp error, or nil.
+func (ss *session) reply(stage string) error {
+	var cfg *SMTPConfig
+	if tc, ok := ss.c.Conn().(*trackedConn); ok {
+		cfg = tc.cfg
+	} else if tc, ok := ss.c.Conn().(*tls.Conn); ok {
+		if t, ok := tc.NetConn().(*trackedConn); ok {
+			cfg = t.cfg
+		}
+	}
+	if cfg == nil || cfg.Replies[stage] == "" {
+		return nil
+	}
+	return smtpError(cfg.Replies[stage])
+}
+
+// smtpError parses a reply line "450 4.2.0 text" into a go-smtp error.
+func smtpError(line string) error {
+	e := &smtp.SMTPError{Message: line}
+	code, rest, _ := strings.Cut(line, " ")
+	fmt.Sscanf(code, "%d", &e.Code)
+	e.EnhancedCode = smtp.NoEnhancedCode
+	if enh, text, ok := strings.Cut(rest, " "); ok {
+		var a, b, c int
+		if n, _ := fmt.Sscanf(enh, "%d.%d.%d", &a, &b, &c); n == 3 {
+			e.EnhancedCode = smtp.EnhancedCode{a, b, c}
+			rest = text
+		}
+	}
+	e.Message = rest
+	return e
+}
+
+func (ss *session) Mail(from string, o *smtp.MailOptions) error {
+	if err := ss.reply("MAIL"); err != nil {
+		return err
+	}
+	ss.from, ss.to, ss.rcpt = from, nil, nil
+	if o != nil {
+		ss.mail = *o
+	}
 	return nil
 }
 
-func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+func (ss *session) Rcpt(to string, o *smtp.RcptOptions) error {
+	if err := ss.reply("RCPT " + to); err != nil {
+		return err
+	}
+	if err := ss.reply("RCPT"); err != nil {
+		return err
+	}
 	ss.to = append(ss.to, to)
+	var ro smtp.RcptOptions
+	if o != nil {
+		ro = *o
+	}
+	ss.rcpt = append(ss.rcpt, ro)
 	return nil
 }
 
@@ -334,7 +433,10 @@ func (ss *session) Data(r io.Reader) error {
 	if err != nil {
 		return err
 	}
-	d := Delivery{From: ss.from, To: slices.Clone(ss.to), Data: data}
+	if err := ss.reply("DATA"); err != nil {
+		return err
+	}
+	d := Delivery{From: ss.from, To: slices.Clone(ss.to), Data: data, Mail: ss.mail, Rcpt: slices.Clone(ss.rcpt)}
 	if st, ok := ss.c.TLSConnectionState(); ok {
 		d.TLS = true
 		d.ServerName = st.ServerName
