@@ -308,7 +308,7 @@ func check(m *Message) (string, error) {
 	case m.Ret != "" && m.Ret != "FULL" && m.Ret != "HDRS":
 		return "", fmt.Errorf("deliver: Ret %s is neither FULL nor HDRS", quote(m.Ret))
 	}
-	if bad := strings.ContainsAny(m.From, "\r\n<> ") || !printable(m.EnvID); bad {
+	if bad := strings.ContainsAny(m.From, "\r\n<> ") || !noCTL(m.EnvID); bad {
 		return "", fmt.Errorf("deliver: invalid sender or ENVID %s", quote(m.From))
 	}
 	var domain string
@@ -326,11 +326,22 @@ func check(m *Message) (string, error) {
 		} else if d != domain {
 			return "", fmt.Errorf("deliver: recipients of several domains (%s and %s)", quote(domain), quote(d))
 		}
-		if len(m.Notify) > 0 && !printable(m.Notify[i]) || len(m.ORcpt) > 0 && !printable(m.ORcpt[i]) {
+		if len(m.Notify) > 0 && !printable(m.Notify[i]) || len(m.ORcpt) > 0 && !noCTL(m.ORcpt[i]) {
 			return "", errors.New("deliver: invalid NOTIFY or ORCPT")
 		}
 	}
 	return domain, nil
+}
+
+// noCTL reports whether s has no control characters (xtext encodes the
+// rest).
+func noCTL(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < ' ' || s[i] == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 func printable(s string) bool {

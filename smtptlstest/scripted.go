@@ -10,8 +10,8 @@ import (
 	"time"
 )
 
-// scripted is the SMTP server of SMTPConfig.Stall, EHLO and the greeting
-// and EHLO Replies: a small cleartext server whose every step a test can
+// scripted is the SMTP server of SMTPConfig.BrokenHandshake, Stall, EHLO
+// and the greeting and EHLO Replies: a small cleartext server whose every step a test can
 // take away. It stops at the Stall stage and holds the connection until
 // the client closes it or the World closes.
 func (s *SMTPServer) scripted(c net.Conn, cfg SMTPConfig) {
@@ -75,6 +75,15 @@ func (s *SMTPServer) scripted(c net.Conn, cfg SMTPConfig) {
 			io.WriteString(c, "250 "+s.host+"\r\n")
 		case "STARTTLS":
 			io.WriteString(c, "220 2.0.0 Ready to start TLS\r\n")
+			if cfg.BrokenHandshake {
+				// Wait for the ClientHello, so that the client reads
+				// our garbage rather than a reset.
+				c.SetReadDeadline(time.Now().Add(5 * time.Second))
+				buf := make([]byte, 4096)
+				br.Read(buf)
+				io.WriteString(c, "this is not TLS\r\n\x00\x00\x00\x00")
+				return
+			}
 			stall()
 			return
 		case "MAIL":

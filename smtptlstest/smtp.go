@@ -1,7 +1,6 @@
 package smtptlstest
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -28,7 +27,9 @@ type SMTPConfig struct {
 	NoSTARTTLS bool
 	// BrokenHandshake offers STARTTLS and accepts the command, then
 	// sends bytes that are not TLS and closes the connection: a TLS
-	// failure that happens after the client committed to TLS.
+	// failure that happens after the client committed to TLS. A client
+	// that does not ask for STARTTLS can deliver in clear (the scripted
+	// server, see EHLO).
 	BrokenHandshake bool
 	// NoREQUIRETLS stops the server from listing REQUIRETLS (RFC 8689)
 	// after STARTTLS; by default it lists it, with SMTPUTF8 and DSN.
@@ -102,7 +103,7 @@ type SMTPServer struct {
 
 	tlsSrv, plainSrv, basicSrv *smtp.Server
 	tlsL, plainL, basicL       *chanListener
-	wg               sync.WaitGroup
+	wg                         sync.WaitGroup
 }
 
 // AddMX starts an SMTP server for host (any case, with or without the
@@ -252,17 +253,11 @@ func (s *SMTPServer) accept() {
 		s.connections++
 		s.mu.Unlock()
 		switch {
-		case cfg.Stall != "" || cfg.EHLO != nil || cfg.Replies["greeting"] != "":
+		case cfg.Stall != "" || cfg.EHLO != nil || cfg.Replies["greeting"] != "" || cfg.BrokenHandshake:
 			s.wg.Add(1)
 			go func() {
 				defer s.wg.Done()
 				s.scripted(tc, cfg)
-			}()
-		case cfg.BrokenHandshake:
-			s.wg.Add(1)
-			go func() {
-				defer s.wg.Done()
-				s.broken(tc)
 			}()
 		case cfg.NoSTARTTLS:
 			s.plainL.push(tc)
@@ -270,42 +265,6 @@ func (s *SMTPServer) accept() {
 			s.basicL.push(tc)
 		default:
 			s.tlsL.push(tc)
-		}
-	}
-}
-
-// broken speaks just enough SMTP to accept STARTTLS, then answers the
-// client's TLS handshake with bytes that are not TLS.
-func (s *SMTPServer) broken(c net.Conn) {
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(30 * time.Second))
-	br := bufio.NewReaderSize(io.LimitReader(c, 64<<10), 1024)
-	fmt.Fprintf(c, "220 %s ESMTP smtptlstest\r\n", s.host)
-	for {
-		line, err := br.ReadSlice('\n')
-		if err != nil {
-			return
-		}
-		verb, _, _ := strings.Cut(strings.TrimSpace(string(line)), " ")
-		switch strings.ToUpper(verb) {
-		case "EHLO":
-			fmt.Fprintf(c, "250-%s\r\n250-PIPELINING\r\n250 STARTTLS\r\n", s.host)
-		case "HELO":
-			fmt.Fprintf(c, "250 %s\r\n", s.host)
-		case "STARTTLS":
-			io.WriteString(c, "220 2.0.0 Ready to start TLS\r\n")
-			// Wait for the ClientHello, so that the client reads our
-			// garbage rather than a reset.
-			c.SetReadDeadline(time.Now().Add(5 * time.Second))
-			buf := make([]byte, 4096)
-			c.Read(buf)
-			io.WriteString(c, "this is not TLS\r\n\x00\x00\x00\x00")
-			return
-		case "QUIT":
-			io.WriteString(c, "221 2.0.0 Bye\r\n")
-			return
-		default:
-			io.WriteString(c, "502 5.5.1 Command not implemented\r\n")
 		}
 	}
 }
