@@ -15,7 +15,8 @@ import (
 // World's root (Anchors), an MTA-STS client that fetches policies through
 // HTTPClient, and the World's CA as the WebPKI roots. Each call returns a
 // new Evaluator with its own caches. Set its other fields (Overrides,
-// Now, Logger, ...) before its first use.
+// Now, Logger, ...), and those of its STS client (an *mtasts.Client, for
+// example its Logger), before its first use.
 func (w *World) Evaluator() *smtptls.Evaluator {
 	r := &resolver.Cache{Resolver: &resolver.Validating{Servers: []string{w.DNSAddr()}, Anchors: w.Anchors()}}
 	return &smtptls.Evaluator{
