@@ -216,7 +216,7 @@ func (d *delivery) scan() error {
 	for _, to := range d.m.To {
 		d.needUTF8 = d.needUTF8 || !ascii(to)
 	}
-	buf := make([]byte, 32<<10)
+	buf := make([]byte, 4<<10)
 	sr := io.NewSectionReader(d.m.Body, 0, d.m.Size)
 	for {
 		n, err := sr.Read(buf)
