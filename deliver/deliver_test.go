@@ -77,6 +77,9 @@ func TestDeliverDANE(t *testing.T) {
 	if len(dl) != 1 || len(dl[0].To) != 2 || !dl[0].TLS || string(dl[0].Data) != body {
 		t.Fatalf("deliveries %+v", dl)
 	}
+	if dl[0].Hello != "client.smtptlstest.invalid" {
+		t.Errorf("EHLO %q", dl[0].Hello)
+	}
 	if dl[0].Mail.Size != int64(len(body)) {
 		t.Errorf("SIZE %d", dl[0].Mail.Size)
 	}

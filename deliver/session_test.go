@@ -5,12 +5,15 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/smtptls/smtptls"
 	"github.com/smtptls/smtptls/deliver"
 	"github.com/smtptls/smtptls/smtptlstest"
 	"github.com/smtptls/smtptls/tlsrpt"
@@ -33,6 +36,38 @@ func TestHostsAndAddressesInOrder(t *testing.T) {
 		if !errorsAs(res.Tries[0].Err, &re) || re.Command != "greeting" || re.Code/100 != int(greet[0]-'0') {
 			t.Errorf("%s: first try error %v", greet, res.Tries[0].Err)
 		}
+	}
+}
+
+// TestAddressesInOrder: each host's validated addresses in the decision's
+// order, then the next host.
+func TestAddressesInOrder(t *testing.T) {
+	t.Parallel()
+	w := smtptlstest.New(t)
+	d := w.AddDomain("two.test", smtptlstest.Scenario{MX: 2})
+	busy := smtptlstest.SMTPConfig{Replies: map[string]string{"greeting": "421 4.3.2 busy"}}
+	d.MX[0].SetConfig(busy)
+	other := w.AddMX("other.two.test", busy)
+	d.Zone.MustAdd("mx1 300 IN A 127.0.0.250")
+	w.Register(netip.MustParseAddr("127.0.0.250"), 25, other.Addr())
+	c := w.Client()
+	dec, err := c.Evaluator.Evaluate(context.Background(), "two.test")
+	if err != nil || len(dec.Hosts[0].Addrs) != 2 {
+		t.Fatalf("%v %+v", err, dec)
+	}
+	res := run(t, c, msg("b@two.test"))
+	wantStatus(t, res, deliver.Delivered, "")
+	want := append(slices.Clone(dec.Hosts[0].Addrs), dec.Hosts[1].Addrs[0])
+	if len(res.Tries) != 3 {
+		t.Fatalf("tries %+v", res.Tries)
+	}
+	for i, tr := range res.Tries {
+		if tr.Addr != want[i] {
+			t.Errorf("try %d: %v, want %v", i, tr.Addr, want[i])
+		}
+	}
+	if other.Connections() != 1 || d.MX[0].Connections() != 1 {
+		t.Errorf("connections %d %d", other.Connections(), d.MX[0].Connections())
 	}
 }
 
@@ -213,18 +248,25 @@ func TestRequireTLS(t *testing.T) {
 	insecure.Zone.MustAdd("@ 300 IN MX 10 mx1.dane.test.")
 	norequire := w.AddDomain("norequire.test", smtptlstest.Scenario{DANE: smtptlstest.DANEEndEntity})
 	norequire.MX[0].SetConfig(smtptlstest.SMTPConfig{Certificate: norequire.Certs[0], NoREQUIRETLS: true})
+	// An operator override is not a validated MX either.
+	over := w.AddDomain("override.test", smtptlstest.Scenario{DANE: smtptlstest.DANEEndEntity})
 	c := w.Client()
+	o, err := smtptls.ParseOverride("encrypt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Evaluator.Overrides = map[string]smtptls.Override{"override.test": o}
 	m := func(to string) *deliver.Message { m := msg(to); m.RequireTLS = true; return m }
 
 	wantStatus(t, run(t, c, m("b@dane.test")), deliver.Delivered, "")
 	if dl := ok.MX[0].Deliveries(); len(dl) != 1 || !dl[0].Mail.RequireTLS {
 		t.Errorf("deliveries %+v", dl)
 	}
-	for _, to := range []string{"b@plain.test", "b@insecure.test", "b@norequire.test"} {
+	for _, to := range []string{"b@plain.test", "b@insecure.test", "b@norequire.test", "b@override.test"} {
 		res := run(t, c, m(to))
 		wantStatus(t, res, deliver.Bounced, "5.7.30")
 	}
-	if plain.MX[0].Connections() != 0 || len(ok.MX[0].Deliveries()) != 1 || len(norequire.MX[0].Deliveries()) != 0 {
+	if plain.MX[0].Connections() != 0 || over.MX[0].Connections() != 0 || len(ok.MX[0].Deliveries()) != 1 || len(norequire.MX[0].Deliveries()) != 0 {
 		t.Error("a server that cannot honour REQUIRETLS was used")
 	}
 }

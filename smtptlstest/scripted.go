@@ -38,6 +38,7 @@ func (s *SMTPServer) scripted(c net.Conn, cfg SMTPConfig) {
 		ehlo = []string{"PIPELINING", "8BITMIME", "STARTTLS"}
 	}
 	var d Delivery
+	hello := ""
 	for {
 		line, err := br.ReadSlice('\n')
 		if err != nil {
@@ -47,6 +48,7 @@ func (s *SMTPServer) scripted(c net.Conn, cfg SMTPConfig) {
 		verb, arg, _ := strings.Cut(cmd, " ")
 		switch verb = strings.ToUpper(verb); verb {
 		case "EHLO":
+			hello = arg
 			if cfg.Stall == "EHLO" {
 				stall()
 				return
@@ -72,6 +74,7 @@ func (s *SMTPServer) scripted(c net.Conn, cfg SMTPConfig) {
 			}
 			io.WriteString(c, b.String())
 		case "HELO":
+			hello = arg
 			io.WriteString(c, "250 "+s.host+"\r\n")
 		case "STARTTLS":
 			io.WriteString(c, "220 2.0.0 Ready to start TLS\r\n")
@@ -87,7 +90,7 @@ func (s *SMTPServer) scripted(c net.Conn, cfg SMTPConfig) {
 			stall()
 			return
 		case "MAIL":
-			d = Delivery{From: addrArg(arg)}
+			d = Delivery{From: addrArg(arg), Hello: hello}
 			reply("MAIL", "250 2.1.0 OK")
 		case "RCPT":
 			to := addrArg(arg)

@@ -72,6 +72,8 @@ type Delivery struct {
 	// TLSVersion is the negotiated TLS version (tls.VersionTLS13, ...), or
 	// 0 without TLS.
 	TLSVersion uint16
+	// Hello is the name the client gave in EHLO (or HELO).
+	Hello string
 	// Mail holds the MAIL FROM parameters (REQUIRETLS, SMTPUTF8, BODY,
 	// SIZE, RET, ENVID) as go-smtp parsed them; empty for the scripted
 	// server.
@@ -395,7 +397,7 @@ func (ss *session) Data(r io.Reader) error {
 	if err := ss.reply("DATA"); err != nil {
 		return err
 	}
-	d := Delivery{From: ss.from, To: slices.Clone(ss.to), Data: data, Mail: ss.mail, Rcpt: slices.Clone(ss.rcpt)}
+	d := Delivery{From: ss.from, To: slices.Clone(ss.to), Data: data, Hello: ss.c.Hostname(), Mail: ss.mail, Rcpt: slices.Clone(ss.rcpt)}
 	if st, ok := ss.c.TLSConnectionState(); ok {
 		d.TLS = true
 		d.ServerName = st.ServerName
