@@ -71,6 +71,26 @@ func TestAddressesInOrder(t *testing.T) {
 	}
 }
 
+// TestConnectionFailureMovesOn: a refused connection moves on to the next
+// host and is not a TLS-RPT failure.
+func TestConnectionFailureMovesOn(t *testing.T) {
+	t.Parallel()
+	w := smtptlstest.New(t)
+	d := w.AddDomain("dead.test", smtptlstest.Scenario{DANE: smtptlstest.DANEEndEntity})
+	// A more preferred MX whose address nothing listens on.
+	d.Zone.MustAdd("@ 300 IN MX 5 dead.dead.test.", "dead 300 IN A 127.0.0.251")
+	c := w.Client()
+	agg := withReports(c)
+	res := run(t, c, msg("b@dead.test"))
+	wantStatus(t, res, deliver.Delivered, "")
+	if len(res.Tries) != 2 || res.Tries[0].Host != "dead.dead.test" || res.Tries[0].Err == nil || res.Tries[0].Result != "" {
+		t.Errorf("tries %+v", res.Tries)
+	}
+	if f, ok := failures(agg); len(f) != 0 || ok != 1 {
+		t.Errorf("TLS-RPT %v %d", f, ok)
+	}
+}
+
 // TestMaxAddrs bounds the addresses tried per message.
 func TestMaxAddrs(t *testing.T) {
 	t.Parallel()
