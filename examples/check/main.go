@@ -123,7 +123,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		w := smtptlstest.NewWorld()
 		defer w.Close()
 		demoworld.Build(w)
-		ev = demoworld.Evaluator(w, slog.New(slog.DiscardHandler))
+		ev = w.Evaluator()
+		ev.Logger = slog.New(slog.DiscardHandler)
+		ev.STS.Logger = ev.Logger
 		dial = w.DialContext
 		if len(domains) == 0 {
 			for _, c := range demoworld.Cases {
