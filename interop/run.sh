@@ -37,23 +37,10 @@ ROOT=$(cd "$HERE/.." && pwd)
 GO=${GO:-go}
 
 # --- 1. tools ---------------------------------------------------------------
-need=()
-for t in ldns-keygen:ldnsutils ldns-signzone:ldnsutils ldns-key2ds:ldnsutils nsd:nsd \
-         nsd-checkzone:nsd unbound:unbound unbound-host:unbound-host delv:bind9-dnsutils dig:bind9-dnsutils; do
-  command -v "${t%%:*}" >/dev/null 2>&1 || need+=("${t#*:}")
-done
-if [ ${#need[@]} -gt 0 ]; then
-  pkgs=$(printf '%s\n' "${need[@]}" | sort -u | tr '\n' ' ')
-  if [ "$(id -u)" != 0 ]; then
-    echo "interop: missing packages: $pkgs(run as root, or install them)" >&2
-    exit 1
-  fi
-  echo "interop: installing $pkgs"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >/dev/null
-  # shellcheck disable=SC2086
-  apt-get install -y -qq $pkgs >/dev/null
-fi
+# shellcheck source=../.ci/lib/need-packages.sh
+. "$ROOT/.ci/lib/need-packages.sh"
+need_packages interop ldns-keygen:ldnsutils ldns-signzone:ldnsutils ldns-key2ds:ldnsutils nsd:nsd \
+  nsd-checkzone:nsd unbound:unbound unbound-host:unbound-host delv:bind9-dnsutils dig:bind9-dnsutils
 # Debian starts the packaged daemons on install; they are not ours and do
 # not matter (we use our own ports), so they are left alone.
 

@@ -14,70 +14,30 @@
 package interop_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/smtptls/smtptls/deliver"
+	"github.com/smtptls/smtptls/internal/postfixlab"
 	"github.com/smtptls/smtptls/smtptlstest"
 	"github.com/smtptls/smtptls/tlsrpt"
 )
 
-const envInNamespace = "SMTPTLS_DELIVER_INTEROP_NETNS"
-
-// requirePostfix skips (or, with SMTPTLS_REQUIRE_PEERS=1, fails) when
-// Postfix or the namespace tools are missing or the test is not root.
-func requirePostfix(t *testing.T) {
-	t.Helper()
-	var missing []string
-	for _, c := range []string{"postfix", "postconf", "unshare", "ip", "mount"} {
-		if _, err := exec.LookPath(c); err != nil {
-			missing = append(missing, c)
-		}
-	}
-	why := ""
-	switch {
-	case len(missing) > 0:
-		why = "missing commands: " + strings.Join(missing, " ") + " (deliver/interop.sh installs Debian's postfix)"
-	case os.Geteuid() != 0:
-		why = "the Postfix interop test runs Postfix and needs root"
-	default:
-		return
-	}
-	if os.Getenv("SMTPTLS_REQUIRE_PEERS") == "1" {
-		t.Fatal(why)
-	}
-	t.Skip(why)
-}
+// The two smtpd listeners of the lab: with STARTTLS, and without.
+const tlsPort, plainPort = "127.0.0.1:2525", "127.0.0.1:2526"
 
 func TestPostfixReceives(t *testing.T) {
-	requirePostfix(t)
-	if os.Getenv(envInNamespace) == "" {
-		cmd := exec.Command("unshare", "--net", "--mount", "--propagation", "private", "--pid", "--fork", "--mount-proc", "--",
-			os.Args[0], "-test.run=^TestPostfixReceives$", "-test.v", "-test.count=1", "-test.timeout=150s")
-		cmd.Env = append(os.Environ(), envInNamespace+"=1")
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		err := cmd.Run()
-		t.Logf("in private namespaces:\n%s", out.String())
-		if err != nil || !strings.Contains(out.String(), "--- PASS: TestPostfixReceives") {
-			t.Fatalf("the test in private namespaces failed: %v", err)
-		}
+	postfixlab.Require(t, "deliver/interop.sh", "postconf")
+	if !postfixlab.InNamespaces(t, 150*time.Second) {
 		return
-	}
-	if out, err := exec.Command("ip", "link", "set", "lo", "up").CombinedOutput(); err != nil {
-		t.Fatalf("ip link set lo up: %v %s", err, out)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
@@ -93,7 +53,6 @@ func TestPostfixReceives(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const tlsPort, plainPort = "127.0.0.1:2525", "127.0.0.1:2526"
 	type dom struct {
 		name, mx, target string
 		dane             *x509.Certificate // TLSA 3 1 1 of this certificate; nil: no DANE
@@ -126,8 +85,11 @@ func TestPostfixReceives(t *testing.T) {
 		}
 	}
 
-	base := startPostfix(t, ctx, cert.Certificate, cert.PrivateKey, doms[0].name, doms[1].name, doms[2].name, doms[3].name, doms[4].name)
-	_ = base
+	var names []string
+	for _, d := range doms {
+		names = append(names, d.name)
+	}
+	lab := startPostfix(ctx, t, cert.Certificate, cert.PrivateKey, names...)
 
 	c := w.Client()
 	c.HelloName = "client.sender.test"
@@ -146,7 +108,7 @@ func TestPostfixReceives(t *testing.T) {
 				t.Errorf("%s: not delivered over a verified session: %+v", d.name, res)
 				continue
 			}
-			if !waitMailbox(ctx, base, subject) {
+			if !waitMailbox(ctx, lab, subject) {
 				t.Errorf("%s: the message did not arrive in the Postfix mailbox", d.name)
 			}
 			continue
@@ -157,183 +119,77 @@ func TestPostfixReceives(t *testing.T) {
 	}
 	// Nothing but the two delivered messages may have arrived.
 	time.Sleep(500 * time.Millisecond)
-	if n := countMailbox(base); n != 2 {
+	if n := countMailbox(lab); n != 2 {
 		t.Errorf("%d messages in the mailbox, want 2", n)
 	}
-	log := readFile(filepath.Join(base, "maillog"))
-	if strings.Count(log, "TLS connection established from") < 2 {
-		t.Errorf("Postfix logged fewer than two TLS sessions:\n%s", log)
-	}
-	if t.Failed() {
-		t.Logf("Postfix log:\n%s", log)
+	// The lab logs Postfix's log when the test has failed.
+	if strings.Count(lab.Log(), "TLS connection established from") < 2 {
+		t.Errorf("Postfix logged fewer than two TLS sessions")
 	}
 }
 
-// startPostfix writes a private Postfix instance (smtpd with STARTTLS on
-// tlsPort, without on plainPort; virtual mailboxes for domains in
-// base/mail/inbox) and starts it; the test's cleanup stops it.
-func startPostfix(t *testing.T, ctx context.Context, chain [][]byte, key any, domains ...string) string {
+// startPostfix starts a lab Postfix as the receiving server: smtpd with
+// STARTTLS (chain and key) on tlsPort, without on plainPort, and virtual
+// Maildir mailboxes for domains in mail/inbox of the lab. The test's
+// cleanup stops it.
+func startPostfix(ctx context.Context, t *testing.T, chain [][]byte, key any, domains ...string) *postfixlab.Lab {
 	t.Helper()
-	base, err := os.MkdirTemp("", "deliver-interop-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(base) })
-	must(t, os.Chmod(base, 0o755))
-	pf, err := user.Lookup("postfix")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var uid, gid int
-	fmt.Sscan(pf.Uid, &uid)
-	fmt.Sscan(pf.Gid, &gid)
-	etc, queue, data, mail := filepath.Join(base, "etc"), filepath.Join(base, "queue"), filepath.Join(base, "data"), filepath.Join(base, "mail")
-	for _, p := range []string{etc, queue, data, mail} {
-		must(t, os.Mkdir(p, 0o755))
-	}
-	must(t, os.Chown(data, uid, -1))
-	must(t, os.Chown(mail, uid, gid))
-	var pemBuf bytes.Buffer
-	der, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pem.Encode(&pemBuf, &pem.Block{Type: "PRIVATE KEY", Bytes: der})
-	for _, c := range chain {
-		pem.Encode(&pemBuf, &pem.Block{Type: "CERTIFICATE", Bytes: c})
-	}
-	certFile := filepath.Join(base, "server.pem")
-	must(t, os.WriteFile(certFile, pemBuf.Bytes(), 0o600))
-	mainCF := fmt.Sprintf(`compatibility_level = 3.6
-queue_directory = %[1]s
-data_directory = %[2]s
-mail_owner = postfix
-setgid_group = postdrop
-myhostname = mx.postfix.test
-mydomain = postfix.test
-mydestination =
-relayhost =
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-mynetworks = 127.0.0.0/8
-alias_maps =
-alias_database =
-maillog_file_prefixes = %[3]s
-maillog_file = %[3]s/maillog
-virtual_mailbox_domains = %[4]s
-virtual_mailbox_base = %[5]s
-virtual_mailbox_maps = static:inbox/
-virtual_uid_maps = static:%[6]d
-virtual_gid_maps = static:%[7]d
-virtual_minimum_uid = 1
-smtpd_tls_chain_files = %[8]s
-smtpd_tls_security_level = may
-smtpd_tls_loglevel = 1
-smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
-delay_warning_time = 0
-`, queue, data, base, strings.Join(domains, " "), mail, uid, gid, certFile)
-	masterCF := `127.0.0.1:2525 inet n -  n       -       -       smtpd
-127.0.0.1:2526 inet n -  n       -       -       smtpd -o smtpd_tls_security_level=none
-pickup    unix  n       -       n       60      1       pickup
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-tlsmgr    unix  -       -       n       1000?   1       tlsmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-verify    unix  -       -       n       -       1       verify
-flush     unix  n       -       n       1000?   0       flush
-proxymap  unix  -       -       n       -       -       proxymap
-smtp      unix  -       -       n       -       -       smtp
-relay     unix  -       -       n       -       -       smtp
-showq     unix  n       -       n       -       -       showq
-error     unix  -       -       n       -       -       error
-retry     unix  -       -       n       -       -       error
-discard   unix  -       -       n       -       -       discard
-local     unix  -       n       n       -       -       local
-virtual   unix  -       n       n       -       -       virtual
-anvil     unix  -       -       n       -       1       anvil
-scache    unix  -       -       n       -       1       scache
-postlog   unix-dgram n  -       n       -       1       postlogd
-`
-	must(t, os.WriteFile(filepath.Join(etc, "main.cf"), []byte(mainCF), 0o644))
-	must(t, os.WriteFile(filepath.Join(etc, "master.cf"), []byte(masterCF), 0o644))
-
-	master := exec.Command("postfix", "-c", etc, "start-fg")
-	var out bytes.Buffer
-	master.Stdout, master.Stderr = &out, &out
-	must(t, master.Start())
-	done := make(chan struct{})
-	var masterErr error
-	go func() { masterErr = master.Wait(); close(done) }()
-	t.Cleanup(func() {
-		exec.Command("postfix", "-c", etc, "stop").Run()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			master.Process.Kill()
-			<-done
-		}
-	})
-	for {
-		select {
-		case <-done:
-			t.Fatalf("Postfix exited: %v\n%s\n%s", masterErr, out.String(), readFile(filepath.Join(base, "maillog")))
-		case <-ctx.Done():
-			t.Fatalf("Postfix did not start: %s", readFile(filepath.Join(base, "maillog")))
-		case <-time.After(100 * time.Millisecond):
-		}
-		ok := true
-		for _, a := range []string{"127.0.0.1:2525", "127.0.0.1:2526"} {
+	lab := postfixlab.New(t, "deliver-interop-")
+	mail := lab.Mkdir("mail", true)
+	certFile := lab.WriteKeyPair("server.pem", chain, key)
+	lab.Configure(postfixlab.Settings{
+		"myhostname":               "mx.postfix.test",
+		"mydomain":                 "postfix.test",
+		"inet_interfaces":          "127.0.0.1",
+		"mynetworks":               "127.0.0.0/8",
+		"virtual_mailbox_domains":  strings.Join(domains, " "),
+		"virtual_mailbox_base":     mail,
+		"virtual_mailbox_maps":     "static:inbox/",
+		"virtual_uid_maps":         fmt.Sprintf("static:%d", lab.UID),
+		"virtual_gid_maps":         fmt.Sprintf("static:%d", lab.GID),
+		"virtual_minimum_uid":      "1",
+		"smtpd_tls_chain_files":    certFile,
+		"smtpd_tls_security_level": "may",
+		"smtpd_tls_loglevel":       "1",
+		"smtpd_relay_restrictions": "permit_mynetworks, reject_unauth_destination",
+	},
+		tlsPort+" inet n -  n       -       -       smtpd",
+		plainPort+" inet n -  n       -       -       smtpd -o smtpd_tls_security_level=none",
+		"local     unix  -       n       n       -       -       local",
+		"virtual   unix  -       n       n       -       -       virtual",
+	)
+	lab.Start(ctx, func() bool {
+		for _, a := range []string{tlsPort, plainPort} {
 			c, err := net.DialTimeout("tcp", a, time.Second)
 			if err != nil {
-				ok = false
-				break
+				return false
 			}
 			c.Close()
 		}
-		if ok {
-			return base
-		}
-	}
+		return true
+	})
+	return lab
 }
 
-func mailboxFiles(base string) []string {
+func mailboxFiles(lab *postfixlab.Lab) []string {
 	var out []string
 	for _, sub := range []string{"new", "cur"} {
-		m, _ := filepath.Glob(filepath.Join(base, "mail", "inbox", sub, "*"))
+		m, _ := filepath.Glob(filepath.Join(lab.Base, "mail", "inbox", sub, "*"))
 		out = append(out, m...)
 	}
 	return out
 }
 
-func countMailbox(base string) int { return len(mailboxFiles(base)) }
+func countMailbox(lab *postfixlab.Lab) int { return len(mailboxFiles(lab)) }
 
 // waitMailbox waits for a message with subject in the Maildir.
-func waitMailbox(ctx context.Context, base, subject string) bool {
-	for {
-		for _, f := range mailboxFiles(base) {
-			if strings.Contains(readFile(f), "Subject: "+subject+"\n") {
+func waitMailbox(ctx context.Context, lab *postfixlab.Lab, subject string) bool {
+	return postfixlab.Poll(ctx, func() bool {
+		for _, f := range mailboxFiles(lab) {
+			if b, _ := os.ReadFile(f); strings.Contains(string(b), "Subject: "+subject+"\n") {
 				return true
 			}
 		}
-		select {
-		case <-ctx.Done():
-			return false
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-}
-
-func readFile(p string) string {
-	b, _ := os.ReadFile(p)
-	return string(b)
-}
-
-func must(t *testing.T, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
-	}
+		return false
+	})
 }

@@ -21,26 +21,10 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 GO=${GO:-go}
 
-need=()
-for t in postfix postmap sendmail postqueue; do
-  command -v "$t" >/dev/null 2>&1 || [ -x "/usr/sbin/$t" ] || need+=(postfix)
-done
-for t in unshare:util-linux mount:mount ip:iproute2; do
-  command -v "${t%%:*}" >/dev/null 2>&1 || need+=("${t#*:}")
-done
-if [ ${#need[@]} -gt 0 ]; then
-  pkgs=$(printf '%s\n' "${need[@]}" | sort -u | tr '\n' ' ')
-  if [ "$(id -u)" != 0 ]; then
-    echo "interop: missing packages: $pkgs(run as root, or install them)" >&2
-    exit 1
-  fi
-  echo "interop: installing $pkgs"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >/dev/null
-  # shellcheck disable=SC2086
-  apt-get install -y -qq $pkgs >/dev/null
-fi
-export PATH="$PATH:/usr/sbin:/sbin"
+# shellcheck source=../../.ci/lib/need-packages.sh
+. "$HERE/../../.ci/lib/need-packages.sh"
+need_packages interop postfix:postfix postmap:postfix sendmail:postfix postqueue:postfix \
+  unshare:util-linux mount:mount ip:iproute2
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/postfix-tlspolicy-interop.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT INT TERM

@@ -24,7 +24,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -32,10 +31,8 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -43,37 +40,17 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/smtptls/smtptls/internal/postfixlab"
 	"github.com/smtptls/smtptls/resolver"
 	"github.com/smtptls/smtptls/smtptlstest"
 )
 
-// envInNamespace marks the copy of the test binary running inside the
-// private namespaces.
-const envInNamespace = "POSTFIX_TLSPOLICY_NETNS"
-
-// requirePostfix skips (or, with SMTPTLS_REQUIRE_PEERS=1, fails) when Postfix is not
-// installed or the test does not run as root.
+// requirePostfix skips (or, with SMTPTLS_REQUIRE_PEERS=1, fails) when
+// Postfix or the namespace tools are not installed or the test does not
+// run as root.
 func requirePostfix(t *testing.T) {
 	t.Helper()
-	var missing []string
-	for _, c := range []string{"postfix", "postmap", "sendmail", "postqueue", "unshare", "ip", "mount"} {
-		if _, err := exec.LookPath(c); err != nil {
-			missing = append(missing, c)
-		}
-	}
-	why := ""
-	switch {
-	case len(missing) > 0:
-		why = "missing commands: " + strings.Join(missing, " ") + " (interop.sh installs Debian's postfix)"
-	case os.Geteuid() != 0:
-		why = "the Postfix interop test runs Postfix and needs root"
-	default:
-		return
-	}
-	if os.Getenv("SMTPTLS_REQUIRE_PEERS") == "1" {
-		t.Fatal(why)
-	}
-	t.Skip(why)
+	postfixlab.Require(t, "examples/postfix-tlspolicy/interop.sh", "postmap", "sendmail", "postqueue")
 }
 
 // interopWorld holds the domains both tests use, with what Postfix must
@@ -161,117 +138,45 @@ func serveSocketmap(t *testing.T, w *smtptlstest.World, dir string) string {
 	return sock
 }
 
-// postfixDir is a private Postfix instance's directory tree.
-type postfixDir struct {
-	base, etc, queue, maillog string
-}
-
-// newPostfixDir writes a Postfix configuration into a fresh directory
-// (mode 0755 all the way, for the postfix user) that queries the
-// socketmap at sock and trusts the kit's CA.
-func newPostfixDir(t *testing.T, w *smtptlstest.World) (*postfixDir, string) {
+// newPostfixLab writes the configuration of a lab Postfix that sends
+// through the socketmap (served on a socket in the lab's directory,
+// returned) and trusts the kit's CA. A texthash map before the socketmap
+// holds the cases' static answers.
+func newPostfixLab(t *testing.T, w *smtptlstest.World) (*postfixlab.Lab, string) {
 	t.Helper()
-	base, err := os.MkdirTemp("", "postfix-tlspolicy-interop-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(base) })
-	if err := os.Chmod(base, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	d := &postfixDir{base: base, etc: filepath.Join(base, "etc"), queue: filepath.Join(base, "queue"), maillog: filepath.Join(base, "maillog")}
-	data := filepath.Join(base, "data")
-	for _, p := range []string{d.etc, d.queue, data} {
-		if err := os.Mkdir(p, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	pf, err := user.Lookup("postfix")
-	if err != nil {
-		t.Fatal(err)
-	}
-	uid, _ := strconv.Atoi(pf.Uid)
-	if err := os.Chown(data, uid, -1); err != nil {
-		t.Fatal(err)
-	}
-	ca := filepath.Join(base, "ca.pem")
-	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: w.CA().Root.Raw}), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	sock := serveSocketmap(t, w, base)
+	lab := postfixlab.New(t, "postfix-tlspolicy-interop-")
+	ca := lab.WriteCerts("ca.pem", w.CA().Root.Raw)
+	sock := serveSocketmap(t, w, lab.Base)
 	var static strings.Builder
 	for _, c := range interopCases {
 		if c.static != "" {
 			fmt.Fprintf(&static, "%s %s\n", c.domain, c.static)
 		}
 	}
-	staticMap := filepath.Join(base, "static-policy")
-	if err := os.WriteFile(staticMap, []byte(static.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	mainCF := fmt.Sprintf(`compatibility_level = 3.6
-queue_directory = %[1]s
-data_directory = %[2]s
-mail_owner = postfix
-setgid_group = postdrop
-myhostname = client.sender.test
-mydomain = sender.test
-myorigin = $myhostname
-mydestination =
-relayhost =
-inet_interfaces = loopback-only
-inet_protocols = ipv4
-alias_maps =
-alias_database =
-maillog_file_prefixes = %[3]s
-maillog_file = %[4]s
-smtp_dns_support_level = dnssec
-smtp_host_lookup = dns
-smtp_tls_security_level = may
-smtp_tls_policy_maps = texthash:%[7]s, socketmap:unix:%[5]s:tlspolicy
-smtp_tls_CAfile = %[6]s
-smtp_tls_loglevel = 1
-smtp_connect_timeout = 5s
-smtp_tls_connection_reuse = no
-delay_warning_time = 0
-`, d.queue, data, base, d.maillog, sock, ca, staticMap)
-	// chroot "n" everywhere: smtp(8) must read the bind-mounted
-	// resolv.conf and reach the socket outside any chroot.
-	masterCF := `pickup    unix  n       -       n       60      1       pickup
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-tlsmgr    unix  -       -       n       1000?   1       tlsmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-verify    unix  -       -       n       -       1       verify
-flush     unix  n       -       n       1000?   0       flush
-proxymap  unix  -       -       n       -       -       proxymap
-smtp      unix  -       -       n       -       -       smtp
-relay     unix  -       -       n       -       -       smtp
-showq     unix  n       -       n       -       -       showq
-error     unix  -       -       n       -       -       error
-retry     unix  -       -       n       -       -       error
-discard   unix  -       -       n       -       -       discard
-anvil     unix  -       -       n       -       1       anvil
-scache    unix  -       -       n       -       1       scache
-postlog   unix-dgram n  -       n       -       1       postlogd
-`
-	for name, text := range map[string]string{"main.cf": mainCF, "master.cf": masterCF} {
-		if err := os.WriteFile(filepath.Join(d.etc, name), []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return d, sock
+	staticMap := lab.WriteFile("static-policy", []byte(static.String()), 0o644)
+	lab.Configure(postfixlab.Settings{
+		"myhostname":                "client.sender.test",
+		"mydomain":                  "sender.test",
+		"myorigin":                  "$myhostname",
+		"inet_interfaces":           "loopback-only",
+		"smtp_dns_support_level":    "dnssec",
+		"smtp_host_lookup":          "dns",
+		"smtp_tls_security_level":   "may",
+		"smtp_tls_policy_maps":      "texthash:" + staticMap + ", socketmap:unix:" + sock + ":tlspolicy",
+		"smtp_tls_CAfile":           ca,
+		"smtp_tls_loglevel":         "1",
+		"smtp_connect_timeout":      "5s",
+		"smtp_tls_connection_reuse": "no",
+	})
+	return lab, sock
 }
 
 // postmapQuery runs "postmap -q key socketmap:..." and returns the policy
 // printed, "" for NOTFOUND, or "TEMP" for a lookup error.
-func postmapQuery(t *testing.T, d *postfixDir, sock, key string) string {
+func postmapQuery(t *testing.T, lab *postfixlab.Lab, sock, key string) string {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
-	cmd := exec.Command("postmap", "-c", d.etc, "-q", key, "socketmap:unix:"+sock+":tlspolicy")
+	cmd := lab.Command(t.Context(), "postmap", "-q", key, "socketmap:unix:"+sock+":tlspolicy")
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
 	var ee *exec.ExitError
@@ -294,7 +199,7 @@ func TestPostfixPostmap(t *testing.T) {
 	requirePostfix(t)
 	w := smtptlstest.New(t)
 	buildInteropWorld(w)
-	d, sock := newPostfixDir(t, w)
+	lab, sock := newPostfixLab(t, w)
 	cases := []struct{ key, want string }{
 		{"mx-servfail.test", "TEMP"},
 		{"nosuch.plain.test", ""},
@@ -305,7 +210,7 @@ func TestPostfixPostmap(t *testing.T) {
 		cases = append(cases, struct{ key, want string }{c.domain, c.postmap})
 	}
 	for _, c := range cases {
-		if got := postmapQuery(t, d, sock, c.key); got != c.want {
+		if got := postmapQuery(t, lab, sock, c.key); got != c.want {
 			t.Errorf("postmap -q %s = %q, want %q", c.key, got, c.want)
 		}
 	}
@@ -315,25 +220,22 @@ func TestPostfixPostmap(t *testing.T) {
 // checks each was delivered or deferred as the policy says.
 func TestPostfixDelivery(t *testing.T) {
 	requirePostfix(t)
-	if os.Getenv(envInNamespace) != "1" {
-		reexecInNamespaces(t)
+	if !postfixlab.InNamespaces(t, 4*time.Minute) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	t0 := time.Now()
-	must(t, exec.Command("ip", "link", "set", "lo", "up").Run())
 
 	w := smtptlstest.New(t)
 	doms := buildInteropWorld(w)
-	d, _ := newPostfixDir(t, w)
+	lab, _ := newPostfixLab(t, w)
 
 	// Postfix's resolver: the kit's DNS relayed on 127.0.0.1:53, and a
 	// private resolv.conf that trusts its AD bit (glibc drops AD unless
 	// told to trust the server).
 	relayDNS(t, w.DNSAddr())
-	resolvConf := filepath.Join(d.base, "resolv.conf")
-	must(t, os.WriteFile(resolvConf, []byte("nameserver 127.0.0.1\noptions trust-ad edns0\n"), 0o644))
+	resolvConf := lab.WriteFile("resolv.conf", []byte("nameserver 127.0.0.1\noptions trust-ad edns0\n"), 0o644)
 	if out, err := exec.Command("mount", "--bind", resolvConf, "/etc/resolv.conf").CombinedOutput(); err != nil {
 		t.Fatalf("mount --bind resolv.conf: %v %s", err, out)
 	}
@@ -350,34 +252,9 @@ func TestPostfixDelivery(t *testing.T) {
 		}
 	}
 
-	// start-fg runs "postfix check" first, which creates the queue.
-	master := exec.Command("postfix", "-c", d.etc, "start-fg")
-	must(t, master.Start())
-	masterDone := make(chan struct{})
-	var masterErr error
-	go func() { masterErr = master.Wait(); close(masterDone) }()
-	t.Cleanup(func() {
-		stopStart := time.Now()
-		exec.Command("postfix", "-c", d.etc, "stop").Run()
-		select {
-		case <-masterDone:
-		case <-time.After(10 * time.Second):
-			master.Process.Kill()
-			<-masterDone
-		}
-		t.Logf("Postfix stopped in %v", time.Since(stopStart).Round(time.Millisecond))
-		if t.Failed() {
-			t.Logf("Postfix log:\n%s", readFile(d.maillog))
-		}
-	})
 	t.Logf("%v: world and relays ready; starting Postfix", time.Since(t0).Round(time.Millisecond))
-	waitFor(t, ctx, "Postfix to start", func() bool {
-		select {
-		case <-masterDone:
-			t.Fatalf("Postfix exited: %v\n%s", masterErr, readFile(d.maillog))
-		default:
-		}
-		_, err := os.Stat(filepath.Join(d.queue, "public", "pickup"))
+	lab.Start(ctx, func() bool {
+		_, err := os.Stat(filepath.Join(lab.Queue, "public", "pickup"))
 		return err == nil
 	})
 	t.Logf("%v: Postfix started", time.Since(t0).Round(time.Millisecond))
@@ -385,7 +262,7 @@ func TestPostfixDelivery(t *testing.T) {
 	for _, c := range interopCases {
 		rcpt := "user@" + c.domain
 		msg := fmt.Sprintf("From: sender@client.sender.test\r\nTo: %s\r\nSubject: %s\r\n\r\n%s\r\n", rcpt, c.domain, c.why)
-		cmd := exec.Command("sendmail", "-C", d.etc, "-f", "sender@client.sender.test", "-i", rcpt)
+		cmd := lab.Command(ctx, "sendmail", "-f", "sender@client.sender.test", "-i", rcpt)
 		cmd.Stdin = strings.NewReader(msg)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("sendmail %s: %v %s", rcpt, err, out)
@@ -401,8 +278,8 @@ func TestPostfixDelivery(t *testing.T) {
 		reason           string
 	}
 	outcomes := map[string]outcome{}
-	waitFor(t, ctx, "every message to be delivered or deferred", func() bool {
-		deferred := deferredReasons(t, d)
+	postfixlab.WaitFor(ctx, t, "every message to be delivered or deferred", func() bool {
+		deferred := deferredReasons(ctx, t, lab)
 		for _, c := range interopCases {
 			if _, done := outcomes[c.domain]; done {
 				continue
@@ -420,7 +297,7 @@ func TestPostfixDelivery(t *testing.T) {
 		}
 		return len(outcomes) == len(interopCases)
 	})
-	t.Logf("%d messages through Postfix %s, all settled in %v", len(interopCases), postfixVersion(d), time.Since(start).Round(time.Millisecond))
+	t.Logf("%d messages through Postfix %s, all settled in %v", len(interopCases), lab.Version(ctx), time.Since(start).Round(time.Millisecond))
 	for _, c := range interopCases {
 		o := outcomes[c.domain]
 		state := "deferred: " + o.reason
@@ -438,7 +315,7 @@ func TestPostfixDelivery(t *testing.T) {
 		}
 	}
 	// Postfix itself must report how it authenticated.
-	log := readFile(d.maillog)
+	log := lab.Log()
 	if !strings.Contains(log, "Verified TLS connection established to mx1.dane-sts.test") {
 		t.Errorf("Postfix log lacks the DANE-verified session with mx1.dane-sts.test")
 	}
@@ -448,28 +325,10 @@ func TestPostfixDelivery(t *testing.T) {
 	}
 }
 
-// reexecInNamespaces runs TestPostfixDelivery again in new network,
-// mount and PID namespaces and reports its result.
-func reexecInNamespaces(t *testing.T) {
-	cmd := exec.Command("unshare", "--net", "--mount", "--propagation", "private", "--pid", "--fork", "--mount-proc", "--",
-		os.Args[0], "-test.run=^TestPostfixDelivery$", "-test.v", "-test.count=1", "-test.timeout=4m")
-	cmd.Env = append(os.Environ(), envInNamespace+"=1")
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	t.Logf("in private namespaces:\n%s", out.String())
-	if err != nil {
-		t.Fatalf("the delivery test in private namespaces failed: %v", err)
-	}
-	if !strings.Contains(out.String(), "--- PASS: TestPostfixDelivery") {
-		t.Fatalf("the delivery test did not pass in the namespaces")
-	}
-}
-
 // deferredReasons returns the delay reason of every recipient in the
 // deferred queue (postqueue -j).
-func deferredReasons(t *testing.T, d *postfixDir) map[string]string {
-	out, err := exec.Command("postqueue", "-c", d.etc, "-j").Output()
+func deferredReasons(ctx context.Context, t *testing.T, lab *postfixlab.Lab) map[string]string {
+	out, err := lab.Command(ctx, "postqueue", "-j").Output()
 	if err != nil {
 		t.Logf("postqueue -j: %v", err)
 		return nil
@@ -595,32 +454,4 @@ func relayTCP(t *testing.T, addr, target string) {
 			}()
 		}
 	}()
-}
-
-func waitFor(t *testing.T, ctx context.Context, what string, cond func() bool) {
-	t.Helper()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("timed out waiting for %s", what)
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-}
-
-func postfixVersion(d *postfixDir) string {
-	out, _ := exec.Command("postconf", "-c", d.etc, "-h", "mail_version").Output()
-	return strings.TrimSpace(string(out))
-}
-
-func readFile(p string) string {
-	b, _ := os.ReadFile(p)
-	return string(b)
-}
-
-func must(t *testing.T, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
-	}
 }

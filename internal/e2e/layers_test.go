@@ -95,6 +95,26 @@ func TestLayering(t *testing.T) {
 			}
 		}
 	})
+	t.Run("only tests reach internal/postfixlab, which imports nothing of ours", func(t *testing.T) {
+		// The Postfix lab runs Postfix for the interop tests; .Deps holds
+		// no test imports, so any package reaching it is a non-test one.
+		// The interop tests are behind the "postfix" build tag: list with
+		// it too.
+		for _, tags := range [][]string{nil, {"-tags", "postfix"}} {
+			args := append(tags, "-f", "{{.ImportPath}} {{join .Deps \" \"}}", mod+"/...")
+			for _, line := range goList(t, args...) {
+				f := strings.Fields(line)
+				if slices.Contains(f[1:], mod+"/internal/postfixlab") {
+					t.Errorf("%s reaches internal/postfixlab (tags %v)", f[0], tags)
+				}
+			}
+		}
+		for _, imp := range imports("internal/postfixlab") {
+			if strings.HasPrefix(imp, mod) {
+				t.Errorf("internal/postfixlab imports %s", imp)
+			}
+		}
+	})
 	t.Run("the validator does not import resolver", func(t *testing.T) {
 		if slices.Contains(deps("resolver/internal/dnssec"), mod+"/resolver") {
 			t.Error("resolver/internal/dnssec reaches resolver")
