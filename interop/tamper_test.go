@@ -26,11 +26,20 @@ type proxy struct {
 func newProxy(t *testing.T, upstream string) *proxy {
 	t.Helper()
 	p := &proxy{upstream: upstream}
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	var pc net.PacketConn
+	var ln net.Listener
+	var err error
+	// The kernel picks a free UDP port; its TCP twin may be taken on a
+	// busy machine: try again with another port.
+	for range 20 {
+		if pc, err = net.ListenPacket("udp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		if ln, err = net.Listen("tcp", pc.LocalAddr().String()); err == nil {
+			break
+		}
+		pc.Close()
 	}
-	ln, err := net.Listen("tcp", pc.LocalAddr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
