@@ -3,6 +3,7 @@ package mtasts
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"io"
 	"mime"
@@ -62,15 +63,11 @@ type fetchOptions struct {
 	mediaTypes []string
 }
 
-// newPrivateHTTPClient returns a client of its own: the system roots, TLS
-// 1.2 or later, proxies from the environment, nothing shared with
+// newPrivateHTTPClient returns a client of its own: a FetchTransport with
+// the system roots and proxies from the environment, nothing shared with
 // http.DefaultClient (whose transport other code may have weakened).
 func newPrivateHTTPClient() *http.Client {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-	// A policy host has no reason to send large headers.
-	t.MaxResponseHeaderBytes = 64 << 10
-	return &http.Client{Transport: t}
+	return &http.Client{Transport: &FetchTransport{Proxy: http.ProxyFromEnvironment}}
 }
 
 // fetch is Fetch for a normalised domain; it also returns the raw body,
@@ -132,10 +129,18 @@ func fetch(ctx context.Context, c *http.Client, domain string, opts fetchOptions
 	if resp.TLS == nil {
 		return fail(KindCertificate, tlsrpt.STSWebPKIInvalid, "response not received over TLS", nil)
 	}
-	if len(resp.TLS.VerifiedChains) == 0 || len(resp.TLS.VerifiedChains[0]) == 0 {
+	var leaf *x509.Certificate
+	switch {
+	case len(resp.TLS.VerifiedChains) > 0 && len(resp.TLS.VerifiedChains[0]) > 0:
+		leaf = resp.TLS.VerifiedChains[0][0]
+	case verifiesItself(cc.Transport) && len(resp.TLS.PeerCertificates) > 0:
+		// A FetchTransport validated the chain for the handshake's
+		// server name, the URL's host, or the handshake failed.
+		leaf = resp.TLS.PeerCertificates[0]
+	default:
 		return fail(KindCertificate, tlsrpt.STSWebPKIInvalid, "certificate chain was not verified", nil)
 	}
-	if err := resp.TLS.VerifiedChains[0][0].VerifyHostname(host); err != nil {
+	if err := leaf.VerifyHostname(host); err != nil {
 		return fail(KindCertificate, tlsrpt.STSWebPKIInvalid, "", err)
 	}
 	if resp.TLS.Version < tls.VersionTLS12 {
@@ -196,6 +201,18 @@ func acceptableMediaType(ct string, extra []string) bool {
 		}
 	}
 	return false
+}
+
+// verifiesItself reports whether rt is a FetchTransport that validates
+// certificate chains itself, so that crypto/tls records no
+// VerifiedChains for its connections.
+func verifiesItself(rt http.RoundTripper) bool {
+	t, ok := rt.(*FetchTransport)
+	if !ok {
+		return false
+	}
+	t.init()
+	return t.verified != nil
 }
 
 // isNetTimeout reports whether err is a network timeout.
