@@ -28,7 +28,8 @@ const DefaultFetchTimeout = 60 * time.Second
 //   - HTTPS only, to mta-sts.<domain> only; the certificate must be valid
 //     under WebPKI for that name. A client that skips verification
 //     (InsecureSkipVerify) makes every fetch fail: a response is accepted
-//     only when the connection has verified chains and the leaf names the
+//     only when the connection has verified chains (or came through a
+//     FetchTransport, which verifies them itself) and the leaf names the
 //     policy host.
 //   - Redirects are refused, also when c would follow them: Fetch uses a
 //     shallow copy of c whose CheckRedirect returns http.ErrUseLastResponse,
@@ -39,7 +40,8 @@ const DefaultFetchTimeout = 60 * time.Second
 //     conditional headers, and the copy of c has no cookie jar.
 //   - The fetch ends after DefaultFetchTimeout unless ctx ends sooner.
 //
-// A nil c means a private client with the system's roots, never
+// A nil c means a private client, a FetchTransport with the system's
+// roots (HTTP/1.1, X25519, the connection closed after the fetch), never
 // http.DefaultClient. domain may be in any case, with a trailing dot or
 // U-labels. Errors are *Error: Result is tlsrpt.STSWebPKIInvalid for
 // certificate failures, tlsrpt.STSPolicyInvalid for a body that is not a
