@@ -3,7 +3,6 @@ package mtasts
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"io"
 	"mime"
@@ -28,8 +27,7 @@ const DefaultFetchTimeout = 60 * time.Second
 //   - HTTPS only, to mta-sts.<domain> only; the certificate must be valid
 //     under WebPKI for that name. A client that skips verification
 //     (InsecureSkipVerify) makes every fetch fail: a response is accepted
-//     only when the connection has verified chains (or came through a
-//     FetchTransport, which verifies them itself) and the leaf names the
+//     only when the connection has verified chains and the leaf names the
 //     policy host.
 //   - Redirects are refused, also when c would follow them: Fetch uses a
 //     shallow copy of c whose CheckRedirect returns http.ErrUseLastResponse,
@@ -131,18 +129,10 @@ func fetch(ctx context.Context, c *http.Client, domain string, opts fetchOptions
 	if resp.TLS == nil {
 		return fail(KindCertificate, tlsrpt.STSWebPKIInvalid, "response not received over TLS", nil)
 	}
-	var leaf *x509.Certificate
-	switch {
-	case len(resp.TLS.VerifiedChains) > 0 && len(resp.TLS.VerifiedChains[0]) > 0:
-		leaf = resp.TLS.VerifiedChains[0][0]
-	case verifiesItself(cc.Transport) && len(resp.TLS.PeerCertificates) > 0:
-		// A FetchTransport validated the chain for the handshake's
-		// server name, the URL's host, or the handshake failed.
-		leaf = resp.TLS.PeerCertificates[0]
-	default:
+	if len(resp.TLS.VerifiedChains) == 0 || len(resp.TLS.VerifiedChains[0]) == 0 {
 		return fail(KindCertificate, tlsrpt.STSWebPKIInvalid, "certificate chain was not verified", nil)
 	}
-	if err := leaf.VerifyHostname(host); err != nil {
+	if err := resp.TLS.VerifiedChains[0][0].VerifyHostname(host); err != nil {
 		return fail(KindCertificate, tlsrpt.STSWebPKIInvalid, "", err)
 	}
 	if resp.TLS.Version < tls.VersionTLS12 {
@@ -203,18 +193,6 @@ func acceptableMediaType(ct string, extra []string) bool {
 		}
 	}
 	return false
-}
-
-// verifiesItself reports whether rt is a FetchTransport that validates
-// certificate chains itself, so that crypto/tls records no
-// VerifiedChains for its connections.
-func verifiesItself(rt http.RoundTripper) bool {
-	t, ok := rt.(*FetchTransport)
-	if !ok {
-		return false
-	}
-	t.init()
-	return t.verified != nil
 }
 
 // isNetTimeout reports whether err is a network timeout.

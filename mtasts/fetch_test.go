@@ -396,8 +396,7 @@ func TestPrivateHTTPClient(t *testing.T) {
 		t.Fatalf("transport %T %+v, want a FetchTransport with the system roots and proxies from the environment", c.Transport, c.Transport)
 	}
 	ft.init()
-	if cfg := ft.tr.TLSClientConfig; cfg.MinVersion < tls.VersionTLS12 || cfg.RootCAs != nil ||
-		cfg.InsecureSkipVerify && (cfg.VerifyConnection == nil || ft.verified == nil) {
+	if cfg := ft.proxied.TLSClientConfig; cfg.MinVersion < tls.VersionTLS12 || cfg.RootCAs != nil || cfg.InsecureSkipVerify {
 		t.Errorf("TLS config %+v", cfg)
 	}
 	// With a nil client, Fetch uses such a client: a loopback test

@@ -1,15 +1,19 @@
 package mtasts
 
 import (
+	"bufio"
 	"context"
 	"crypto/fips140"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
 	"runtime"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -21,20 +25,23 @@ import (
 //
 //   - HTTP/1.1 only: ALPN offers "http/1.1" alone. HTTP/2 would set up
 //     streams, flow control and two goroutines for a single request.
-//   - No idle connections: the connection is closed after the response,
-//     so nothing is reused across fetches or domains, and every fetch
-//     validates the certificate again (RFC 8461 3.3).
+//   - One connection per request, closed with the response body: nothing
+//     is reused across fetches or domains, and every fetch validates the
+//     certificate again (RFC 8461 3.3). Without a proxy the exchange runs
+//     on the caller's goroutine (net/http's own request writer and
+//     response parser, no connection pool).
 //   - Key exchange X25519 (see fetchCurves for why not the hybrid
 //     post-quantum X25519MLKEM768).
-//   - WebPKI validation for the policy host's name (RFC 8461 3.3) done by
-//     the transport itself, which remembers intermediate certificates it
-//     has already verified against its roots (see verifyServer). The leaf
-//     is verified in full on every fetch: name, validity, serverAuth and
-//     its issuer's signature.
+//   - WebPKI validation for the URL's host (RFC 8461 3.3), as crypto/tls
+//     does it, by the transport itself, which remembers intermediate
+//     certificates it has already verified against its roots (see
+//     verifyServer). The leaf is verified in full on every fetch: name,
+//     validity, serverAuth usage and its issuer's signature. The
+//     response's TLS.VerifiedChains holds the chain.
 //
-// Fetch trusts the validation of a FetchTransport (crypto/tls records no
-// VerifiedChains for it); wrapping a FetchTransport in another
-// RoundTripper hides it from Fetch, which then refuses every response.
+// Response headers are bounded to 64 KiB, the TLS handshake to 30 s and
+// the wait for the response headers to 60 s; the request's context
+// bounds everything, the body included. Only https URLs are fetched.
 //
 // Set the fields before the first request and do not change them
 // afterwards. A FetchTransport is safe for concurrent use.
@@ -48,9 +55,10 @@ type FetchTransport struct {
 	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
 
 	// Proxy returns the proxy for a request, as http.Transport.Proxy
-	// (for example http.ProxyFromEnvironment). Nil means no proxy. TLS
-	// is end to end through an HTTPS CONNECT proxy: it never sees the
-	// policy.
+	// (for example http.ProxyFromEnvironment). Nil means no proxy.
+	// Requests through a proxy go through an http.Transport (HTTP/1.1,
+	// X25519, no idle connections, crypto/tls's own verification without
+	// the cache); TLS is end to end through the CONNECT tunnel.
 	Proxy func(*http.Request) (*url.URL, error)
 
 	// Now returns the time at which certificates must be valid. Nil means
@@ -58,8 +66,9 @@ type FetchTransport struct {
 	Now func() time.Time
 
 	once     sync.Once
-	tr       *http.Transport
-	verified *issuerCache
+	dial     func(ctx context.Context, network, addr string) (net.Conn, error)
+	proxied  *http.Transport
+	verified *issuerCache // nil: crypto/tls verifies (see ownVerification)
 }
 
 // fetchCurves are the key exchanges a FetchTransport offers, the first
@@ -111,22 +120,19 @@ func ownVerification(roots *x509.CertPool) bool {
 
 func (t *FetchTransport) init() {
 	t.once.Do(func() {
-		dial := t.DialContext
-		if dial == nil {
-			dial = (&net.Dialer{Timeout: fetchDialTimeout}).DialContext
+		t.dial = t.DialContext
+		if t.dial == nil {
+			t.dial = (&net.Dialer{Timeout: fetchDialTimeout}).DialContext
+		}
+		if ownVerification(t.RootCAs) {
+			t.verified = newIssuerCache(maxVerifiedIssuers)
 		}
 		var protos http.Protocols
 		protos.SetHTTP1(true)
-		t.tr = &http.Transport{
-			Proxy:       t.Proxy,
-			DialContext: dial,
-			TLSClientConfig: &tls.Config{
-				RootCAs:          t.RootCAs,
-				Time:             t.Now,
-				MinVersion:       tls.VersionTLS12, // RFC 8461 3.3 (via RFC 7525)
-				NextProtos:       []string{"http/1.1"},
-				CurvePreferences: fetchCurves,
-			},
+		t.proxied = &http.Transport{
+			Proxy:                  t.Proxy,
+			DialContext:            t.dial,
+			TLSClientConfig:        t.tlsConfig(""),
 			Protocols:              &protos,
 			DisableKeepAlives:      true,
 			DisableCompression:     true,
@@ -134,35 +140,166 @@ func (t *FetchTransport) init() {
 			ResponseHeaderTimeout:  fetchHeaderTimeout,
 			MaxResponseHeaderBytes: maxResponseHeaderBytes,
 		}
-		if ownVerification(t.RootCAs) {
-			// verifyConnection validates the chain on every handshake
-			// (resumption included, although there is no session
-			// cache), as crypto/tls would; only the signatures above an
-			// intermediate already verified may come from the cache.
-			t.verified = newIssuerCache(maxVerifiedIssuers)
-			t.tr.TLSClientConfig.InsecureSkipVerify = true
-			t.tr.TLSClientConfig.VerifyConnection = t.verifyConnection
-		}
 	})
 }
 
-// RoundTrip implements http.RoundTripper. Only https URLs are fetched.
+// tlsConfig returns the client configuration for host ("" leaves it to
+// http.Transport), with crypto/tls's own verification.
+func (t *FetchTransport) tlsConfig(host string) *tls.Config {
+	return &tls.Config{
+		ServerName:       host,
+		RootCAs:          t.RootCAs,
+		Time:             t.Now,
+		MinVersion:       tls.VersionTLS12, // RFC 8461 3.3 (RFC 7525)
+		NextProtos:       []string{"http/1.1"},
+		CurvePreferences: fetchCurves,
+	}
+}
+
+// RoundTrip implements http.RoundTripper.
 func (t *FetchTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.URL == nil || req.URL.Scheme != "https" {
+	if req.URL == nil || req.URL.Scheme != "https" || req.URL.Host == "" {
 		if req.Body != nil {
 			req.Body.Close()
 		}
 		return nil, errors.New("mtasts: FetchTransport fetches https URLs only")
 	}
 	t.init()
-	return t.tr.RoundTrip(req)
+	if t.Proxy != nil {
+		u, err := t.Proxy(req)
+		if err != nil {
+			if req.Body != nil {
+				req.Body.Close()
+			}
+			return nil, err
+		}
+		if u != nil {
+			return t.proxied.RoundTrip(req)
+		}
+	}
+	return t.direct(req)
+}
+
+// max1xx bounds the informational responses skipped before the final
+// one (all of their headers count against maxResponseHeaderBytes too).
+const max1xx = 8
+
+// errHeadersTooLarge ends a response whose headers exceed
+// maxResponseHeaderBytes.
+var errHeadersTooLarge = errors.New("mtasts: response headers exceed " + strconv.Itoa(maxResponseHeaderBytes) + " bytes")
+
+// direct makes the request over a new connection to the URL's host, on
+// the caller's goroutine.
+func (t *FetchTransport) direct(req *http.Request) (resp *http.Response, err error) {
+	if req.Body != nil {
+		// Policy fetches are GETs; a body would need the transport's
+		// whole writer machinery.
+		req.Body.Close()
+		if req.ContentLength != 0 || req.Body != http.NoBody {
+			return nil, errors.New("mtasts: FetchTransport sends no request body")
+		}
+	}
+	ctx := req.Context()
+	host, port := req.URL.Hostname(), req.URL.Port()
+	if port == "" {
+		port = "443"
+	}
+	raw, err := t.dial(ctx, "tcp", net.JoinHostPort(host, port))
+	if err != nil {
+		return nil, err
+	}
+	// The context ends the exchange at any stage, the body's reading
+	// included: closing the connection unblocks every read and write.
+	stop := context.AfterFunc(ctx, func() { raw.Close() })
+	defer func() {
+		if err != nil {
+			stop()
+			raw.Close()
+			if cerr := ctx.Err(); cerr != nil {
+				err = cerr
+			}
+		}
+	}()
+
+	cfg := t.tlsConfig(host)
+	var chains [][]*x509.Certificate
+	if t.verified != nil {
+		// crypto/tls calls VerifyConnection on every handshake, after
+		// checking the server's signature, and aborts the handshake when
+		// it fails.
+		cfg.InsecureSkipVerify = true
+		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+			var err error
+			chains, err = verifyServer(t.verified, t.RootCAs, cs.PeerCertificates, host, t.now())
+			if err != nil {
+				return &tls.CertificateVerificationError{UnverifiedCertificates: cs.PeerCertificates, Err: err}
+			}
+			return nil
+		}
+	}
+	tc := tls.Client(raw, cfg)
+	raw.SetDeadline(time.Now().Add(fetchHandshakeTimeout))
+	if err := tc.Handshake(); err != nil {
+		return nil, err
+	}
+	cs := tc.ConnectionState()
+	if t.verified != nil {
+		cs.VerifiedChains = chains
+	}
+
+	raw.SetDeadline(time.Now().Add(fetchHeaderTimeout))
+	r := *req
+	r.Close = true // Connection: close
+	if err := r.Write(tc); err != nil {
+		return nil, err
+	}
+	lr := &io.LimitedReader{R: tc, N: maxResponseHeaderBytes}
+	br := bufio.NewReader(lr)
+	for n := 0; ; n++ {
+		resp, err = http.ReadResponse(br, req)
+		if err != nil {
+			if lr.N <= 0 {
+				err = errHeadersTooLarge
+			}
+			return nil, err
+		}
+		// RFC 9110 15.2: informational responses precede the final one
+		// (101 would switch protocols: final, and not a policy).
+		if resp.StatusCode < 100 || resp.StatusCode > 199 || resp.StatusCode == http.StatusSwitchingProtocols {
+			break
+		}
+		if n == max1xx {
+			return nil, errors.New("mtasts: too many informational (1xx) responses")
+		}
+	}
+	raw.SetDeadline(time.Time{})
+	lr.N = math.MaxInt64
+	resp.TLS = &cs
+	resp.Body = &connBody{ReadCloser: resp.Body, conn: tc, stop: stop}
+	return resp, nil
+}
+
+// connBody is a response body that closes its connection.
+type connBody struct {
+	io.ReadCloser
+	conn      net.Conn
+	stop      func() bool
+	closeOnce sync.Once
+}
+
+func (b *connBody) Close() error {
+	b.closeOnce.Do(func() {
+		b.stop()
+		b.conn.Close()
+	})
+	return nil
 }
 
 // CloseIdleConnections is there for http.Client.CloseIdleConnections: a
 // FetchTransport keeps no idle connections.
 func (t *FetchTransport) CloseIdleConnections() {
 	t.init()
-	t.tr.CloseIdleConnections()
+	t.proxied.CloseIdleConnections()
 }
 
 func (t *FetchTransport) now() time.Time {
@@ -170,15 +307,4 @@ func (t *FetchTransport) now() time.Time {
 		return t.Now()
 	}
 	return time.Now()
-}
-
-// verifyConnection validates the server's chain for the name the
-// handshake was for (http.Transport sets ServerName to the URL's host),
-// as crypto/tls does without InsecureSkipVerify, and fails the handshake
-// with a *tls.CertificateVerificationError otherwise.
-func (t *FetchTransport) verifyConnection(cs tls.ConnectionState) error {
-	if err := verifyServer(t.verified, t.RootCAs, cs.PeerCertificates, cs.ServerName, t.now()); err != nil {
-		return &tls.CertificateVerificationError{UnverifiedCertificates: cs.PeerCertificates, Err: err}
-	}
-	return nil
 }

@@ -48,7 +48,8 @@ var (
 // with the other certificates as intermediates, the serverAuth usage and
 // the name as DNSName.
 //
-// With a cache, when the certificate right after the leaf is an
+// It returns the verified chains, as crypto/tls records them in
+// ConnectionState.VerifiedChains. With a cache, when the certificate right after the leaf is an
 // intermediate that an earlier handshake verified against the same roots
 // (same DER bytes, same pool), and the validity of that chain above the
 // leaf covers now, the leaf is verified against that intermediate alone:
@@ -58,19 +59,19 @@ var (
 // leaf that fails that path is verified in full, so the cache can make a
 // verification cheaper but never changes its outcome, and the error is
 // always the full verification's.
-func verifyServer(cache *issuerCache, roots *x509.CertPool, certs []*x509.Certificate, serverName string, now time.Time) error {
+func verifyServer(cache *issuerCache, roots *x509.CertPool, certs []*x509.Certificate, serverName string, now time.Time) ([][]*x509.Certificate, error) {
 	if len(certs) == 0 {
-		return errNoCertificate
+		return nil, errNoCertificate
 	}
 	if serverName == "" {
-		return errNoServerName
+		return nil, errNoServerName
 	}
 	leaf := certs[0]
 	if cache != nil && len(certs) > 1 && !bytes.Equal(leaf.Raw, certs[1].Raw) && !hasExtension(leaf, oidPolicyConstraints, oidPolicyMappings, oidInhibitAnyPolicy) {
-		if anchor := cache.get(roots, certs[1], now); anchor != nil {
-			_, err := leaf.Verify(x509.VerifyOptions{Roots: anchor, DNSName: serverName, CurrentTime: now, KeyUsages: serverAuth})
+		if e := cache.get(roots, certs[1], now); e != nil {
+			_, err := leaf.Verify(x509.VerifyOptions{Roots: e.anchor, DNSName: serverName, CurrentTime: now, KeyUsages: serverAuth})
 			if err == nil {
-				return nil
+				return [][]*x509.Certificate{append([]*x509.Certificate{leaf}, e.chain...)}, nil
 			}
 		}
 	}
@@ -80,12 +81,12 @@ func verifyServer(cache *issuerCache, roots *x509.CertPool, certs []*x509.Certif
 	}
 	chains, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, DNSName: serverName, CurrentTime: now, KeyUsages: serverAuth})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if cache != nil && len(certs) > 1 {
 		cache.add(roots, certs[1], chains, now)
 	}
-	return nil
+	return chains, nil
 }
 
 // hasExtension reports whether c carries any of the extensions.
@@ -122,6 +123,8 @@ type issuerKey struct {
 type issuerEntry struct {
 	// anchor holds the intermediate alone: the roots of the cached path.
 	anchor *x509.CertPool
+	// chain is the verified chain from the intermediate to the root.
+	chain []*x509.Certificate
 	// notBefore and notAfter bound the validity of every certificate of
 	// the verified chain from the intermediate up to the root.
 	notBefore, notAfter time.Time
@@ -131,10 +134,9 @@ func newIssuerCache(max int) *issuerCache {
 	return &issuerCache{max: max, m: make(map[issuerKey]*issuerEntry)}
 }
 
-// get returns the trust anchor pool of inter when inter was verified
-// against roots and its chain is valid at now, else nil. Expired entries
-// are removed.
-func (ic *issuerCache) get(roots *x509.CertPool, inter *x509.Certificate, now time.Time) *x509.CertPool {
+// get returns the entry of inter when inter was verified against roots
+// and its chain is valid at now, else nil. Expired entries are removed.
+func (ic *issuerCache) get(roots *x509.CertPool, inter *x509.Certificate, now time.Time) *issuerEntry {
 	k := issuerKey{roots: roots, sum: sha256.Sum256(inter.Raw)}
 	ic.mu.Lock()
 	defer ic.mu.Unlock()
@@ -149,7 +151,7 @@ func (ic *issuerCache) get(roots *x509.CertPool, inter *x509.Certificate, now ti
 		// A clock set back: not valid now, but it may be again.
 		return nil
 	}
-	return e.anchor
+	return e
 }
 
 // add remembers inter when one of chains (a successful verification's)
@@ -169,7 +171,7 @@ func (ic *issuerCache) add(roots *x509.CertPool, inter *x509.Certificate, chains
 	if chain == nil {
 		return
 	}
-	e := &issuerEntry{notBefore: chain[1].NotBefore, notAfter: chain[1].NotAfter}
+	e := &issuerEntry{chain: chain[1:], notBefore: chain[1].NotBefore, notAfter: chain[1].NotAfter}
 	for i, c := range chain[1:] {
 		if hasExtension(c, oidPolicyConstraints, oidPolicyMappings, oidInhibitAnyPolicy) ||
 			i > 0 && hasExtension(c, oidNameConstraints) {
