@@ -67,7 +67,7 @@ func verifyServer(cache *issuerCache, roots *x509.CertPool, certs []*x509.Certif
 		return nil, errNoServerName
 	}
 	leaf := certs[0]
-	if cache != nil && len(certs) > 1 && !bytes.Equal(leaf.Raw, certs[1].Raw) && !hasExtension(leaf, oidPolicyConstraints, oidPolicyMappings, oidInhibitAnyPolicy) {
+	if cache != nil && len(certs) > 1 && !hasExtension(leaf, oidPolicyConstraints, oidPolicyMappings, oidInhibitAnyPolicy) {
 		if e := cache.get(roots, certs[1], now); e != nil {
 			_, err := leaf.Verify(x509.VerifyOptions{Roots: e.anchor, DNSName: serverName, CurrentTime: now, KeyUsages: serverAuth})
 			if err == nil {
@@ -106,8 +106,9 @@ func hasExtension(c *x509.Certificate, oids ...asn1.ObjectIdentifier) bool {
 type issuerCache struct {
 	max int
 
-	mu sync.Mutex // guards m
-	m  map[issuerKey]*issuerEntry
+	mu   sync.Mutex // guards m and hits
+	m    map[issuerKey]*issuerEntry
+	hits int // lookups that found a valid entry
 }
 
 // issuerKey names a verified intermediate: its DER bytes (SHA-256) and
@@ -151,6 +152,7 @@ func (ic *issuerCache) get(roots *x509.CertPool, inter *x509.Certificate, now ti
 		// A clock set back: not valid now, but it may be again.
 		return nil
 	}
+	ic.hits++
 	return e
 }
 
