@@ -60,7 +60,7 @@ func servePolicyHost(alg string) int {
 		w.Header().Set("Content-Type", "text/plain")
 		io.WriteString(w, goodPolicy)
 	}))
-	srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}}
 	// A real policy host offers HTTP/2; the client decides.
 	srv.EnableHTTP2 = true
 	srv.StartTLS()
