@@ -171,43 +171,84 @@ func (h *benchPolicyHost) floor(b *testing.B, serverShare *ecdh.PublicKey) {
 	}
 }
 
-// fetchClients are the clients compared: what the default fetch client
-// was before FetchTransport (HTTP/2 by ALPN, Go's default hybrid
-// X25519MLKEM768 key exchange, crypto/tls's verification), then one
-// change at a time, then FetchTransport.
-var fetchClients = []struct {
+// fetchVariants are what BenchmarkFetchCPU measures, each against the
+// floor. First the clients: what the default fetch client was before
+// FetchTransport (HTTP/2 by ALPN, Go's default hybrid X25519MLKEM768 key
+// exchange, crypto/tls's verification), then one change at a time, then
+// FetchTransport. Then, for reference, parts of a fetch alone: a TCP
+// connection opened and closed, and that plus FetchTransport's TLS
+// handshake (with its cache), without HTTP.
+var fetchVariants = []struct {
 	name string
-	new  func(h *benchPolicyHost) http.RoundTripper
+	op   func(b *testing.B, h *benchPolicyHost) func()
 }{
-	{"http2-mlkem", func(h *benchPolicyHost) http.RoundTripper {
+	{"http2-mlkem", fetchWith(func(h *benchPolicyHost) http.RoundTripper {
 		return &http.Transport{DialContext: h.dial, ForceAttemptHTTP2: true,
 			TLSClientConfig: &tls.Config{RootCAs: h.pool, MinVersion: tls.VersionTLS12}}
-	}},
-	{"http1-mlkem", func(h *benchPolicyHost) http.RoundTripper {
+	})},
+	{"http1-mlkem", fetchWith(func(h *benchPolicyHost) http.RoundTripper {
 		var p http.Protocols
 		p.SetHTTP1(true)
 		return &http.Transport{DialContext: h.dial, Protocols: &p, DisableKeepAlives: true,
 			TLSClientConfig: &tls.Config{RootCAs: h.pool, MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"}}}
-	}},
-	{"http1-x25519", func(h *benchPolicyHost) http.RoundTripper {
+	})},
+	{"http1-x25519", fetchWith(func(h *benchPolicyHost) http.RoundTripper {
 		var p http.Protocols
 		p.SetHTTP1(true)
 		return &http.Transport{DialContext: h.dial, Protocols: &p, DisableKeepAlives: true,
 			TLSClientConfig: &tls.Config{RootCAs: h.pool, MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"},
 				CurvePreferences: fetchCurves}}
-	}},
-	{"FetchTransport", func(h *benchPolicyHost) http.RoundTripper {
+	})},
+	{"FetchTransport", fetchWith(func(h *benchPolicyHost) http.RoundTripper {
 		return &FetchTransport{RootCAs: h.pool, DialContext: h.dial}
+	})},
+	{"tcp-only", func(b *testing.B, h *benchPolicyHost) func() {
+		return func() {
+			c, err := h.dial(context.Background(), "tcp", "")
+			if err != nil {
+				b.Fatal(err)
+			}
+			c.Close()
+		}
+	}},
+	{"tcp-tls-only", func(b *testing.B, h *benchPolicyHost) func() {
+		ft := &FetchTransport{RootCAs: h.pool, DialContext: h.dial}
+		ft.init()
+		return func() {
+			raw, err := h.dial(context.Background(), "tcp", "")
+			if err != nil {
+				b.Fatal(err)
+			}
+			tc, _, err := ft.handshake(raw, "mta-sts.bench.example")
+			if err != nil {
+				b.Fatal(err)
+			}
+			tc.Close()
+		}
 	}},
 }
 
+// fetchWith returns a policy fetch through the RoundTripper that
+// newRT returns.
+func fetchWith(newRT func(h *benchPolicyHost) http.RoundTripper) func(b *testing.B, h *benchPolicyHost) func() {
+	return func(b *testing.B, h *benchPolicyHost) func() {
+		c := &http.Client{Transport: newRT(h)}
+		b.Cleanup(c.CloseIdleConnections)
+		return func() {
+			if _, _, err := fetch(context.Background(), c, "bench.example", fetchOptions{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
+
 // BenchmarkFetchCPU reports, per policy fetch from a policy host in
-// another process: the client's CPU time (cpu-µs/fetch), the CPU time of
+// another process: the client's CPU time (cpu-µs/op), the CPU time of
 // the cryptography of one TLS 1.3 handshake with the same chain measured
 // in the same run (floor-µs), and their ratio (x-floor). Each iteration
-// is one fetch and one floor; they run in alternating batches so that
-// the machine's load weighs on both alike. ns/op is the wall time of
-// both.
+// is one operation and one floor; they run in alternating batches so
+// that the machine's load weighs on both alike. ns/op is the wall time
+// of both.
 func BenchmarkFetchCPU(b *testing.B) {
 	for _, alg := range []string{"p256", "rsa2048"} {
 		b.Run(alg, func(b *testing.B) {
@@ -216,42 +257,35 @@ func BenchmarkFetchCPU(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			for _, fc := range fetchClients {
-				b.Run(fc.name, func(b *testing.B) {
-					c := &http.Client{Transport: fc.new(h)}
-					defer c.CloseIdleConnections()
-					ctx := context.Background()
-					fetchOne := func() {
-						if _, _, err := fetch(ctx, c, "bench.example", fetchOptions{}); err != nil {
-							b.Fatal(err)
-						}
-					}
-					fetchOne() // warm: connections, caches, the child's code paths
+			for _, v := range fetchVariants {
+				b.Run(v.name, func(b *testing.B) {
+					op := v.op(b, h)
+					op() // warm: caches, the child's code paths
 					const batch = 16
-					var fetchCPU, floorCPU time.Duration
+					var opCPU, floorCPU time.Duration
 					b.ReportAllocs()
 					b.ResetTimer()
 					for done := 0; done < b.N; {
 						n := min(batch, b.N-done)
 						start := cpuTime()
 						for range n {
-							fetchOne()
+							op()
 						}
 						mid := cpuTime()
 						for range n {
 							h.floor(b, server.PublicKey())
 						}
-						fetchCPU += mid - start
+						opCPU += mid - start
 						floorCPU += cpuTime() - mid
 						done += n
 					}
 					b.StopTimer()
-					if fetchCPU == 0 || floorCPU == 0 {
+					if opCPU == 0 || floorCPU == 0 {
 						b.Skip("no process CPU time on this platform")
 					}
-					b.ReportMetric(float64(fetchCPU.Microseconds())/float64(b.N), "cpu-µs/fetch")
+					b.ReportMetric(float64(opCPU.Microseconds())/float64(b.N), "cpu-µs/op")
 					b.ReportMetric(float64(floorCPU.Microseconds())/float64(b.N), "floor-µs")
-					b.ReportMetric(float64(fetchCPU)/float64(floorCPU), "x-floor")
+					b.ReportMetric(float64(opCPU)/float64(floorCPU), "x-floor")
 				})
 			}
 		})

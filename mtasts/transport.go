@@ -221,30 +221,9 @@ func (t *FetchTransport) direct(req *http.Request) (resp *http.Response, err err
 		}
 	}()
 
-	cfg := t.tlsConfig(host)
-	var chains [][]*x509.Certificate
-	if t.verified != nil {
-		// crypto/tls calls VerifyConnection on every handshake, after
-		// checking the server's signature, and aborts the handshake when
-		// it fails.
-		cfg.InsecureSkipVerify = true
-		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
-			var err error
-			chains, err = verifyServer(t.verified, t.RootCAs, cs.PeerCertificates, host, t.now())
-			if err != nil {
-				return &tls.CertificateVerificationError{UnverifiedCertificates: cs.PeerCertificates, Err: err}
-			}
-			return nil
-		}
-	}
-	tc := tls.Client(raw, cfg)
-	raw.SetDeadline(time.Now().Add(fetchHandshakeTimeout))
-	if err := tc.Handshake(); err != nil {
+	tc, cs, err := t.handshake(raw, host)
+	if err != nil {
 		return nil, err
-	}
-	cs := tc.ConnectionState()
-	if t.verified != nil {
-		cs.VerifiedChains = chains
 	}
 
 	raw.SetDeadline(time.Now().Add(fetchHeaderTimeout))
@@ -274,9 +253,41 @@ func (t *FetchTransport) direct(req *http.Request) (resp *http.Response, err err
 	}
 	raw.SetDeadline(time.Time{})
 	lr.N = math.MaxInt64
-	resp.TLS = &cs
+	resp.TLS = cs
 	resp.Body = &connBody{ReadCloser: resp.Body, conn: tc, stop: stop}
 	return resp, nil
+}
+
+// handshake runs the TLS handshake for host over raw, within
+// fetchHandshakeTimeout, and returns the connection and its state with
+// the verified chains.
+func (t *FetchTransport) handshake(raw net.Conn, host string) (*tls.Conn, *tls.ConnectionState, error) {
+	cfg := t.tlsConfig(host)
+	var chains [][]*x509.Certificate
+	if t.verified != nil {
+		// crypto/tls calls VerifyConnection on every handshake, after
+		// checking the server's signature, and aborts the handshake when
+		// it fails.
+		cfg.InsecureSkipVerify = true
+		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+			var err error
+			chains, err = verifyServer(t.verified, t.RootCAs, cs.PeerCertificates, host, t.now())
+			if err != nil {
+				return &tls.CertificateVerificationError{UnverifiedCertificates: cs.PeerCertificates, Err: err}
+			}
+			return nil
+		}
+	}
+	tc := tls.Client(raw, cfg)
+	raw.SetDeadline(time.Now().Add(fetchHandshakeTimeout))
+	if err := tc.Handshake(); err != nil {
+		return nil, nil, err
+	}
+	cs := tc.ConnectionState()
+	if t.verified != nil {
+		cs.VerifiedChains = chains
+	}
+	return tc, &cs, nil
 }
 
 // connBody is a response body that closes its connection.
