@@ -9,10 +9,35 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"fmt"
 	"math/big"
-	"testing"
+	"os"
 	"time"
 )
+
+// fataler is what the chain helpers need of a testing.TB; the
+// benchmark's policy host process, which has none, passes exitFatal.
+type fataler interface {
+	Helper()
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+}
+
+// exitFatal is a fataler for a process without a testing.TB: it prints
+// the failure and exits.
+type exitFatal struct{}
+
+func (exitFatal) Helper() {}
+
+func (exitFatal) Fatal(args ...any) {
+	fmt.Fprintln(os.Stderr, args...)
+	os.Exit(1)
+}
+
+func (exitFatal) Fatalf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, format+"\n", args...)
+	os.Exit(1)
+}
 
 // chainPKI is a three-level WebPKI in miniature, as policy hosts present
 // it: a root (in pool), an intermediate that issues the leaves, and the
@@ -25,7 +50,7 @@ type chainPKI struct {
 }
 
 // newKey returns a new key: "p256" (ECDSA P-256) or "rsa2048".
-func newKey(t testing.TB, alg string) crypto.Signer {
+func newKey(t fataler, alg string) crypto.Signer {
 	t.Helper()
 	var k crypto.Signer
 	var err error
@@ -44,7 +69,7 @@ func newKey(t testing.TB, alg string) crypto.Signer {
 }
 
 // mkcert signs tmpl with parentKey as parent (nil: self-signed) for key.
-func mkcert(t testing.TB, tmpl, parent *x509.Certificate, parentKey, key crypto.Signer) *x509.Certificate {
+func mkcert(t fataler, tmpl, parent *x509.Certificate, parentKey, key crypto.Signer) *x509.Certificate {
 	t.Helper()
 	serial.Lock()
 	serial.n++
@@ -78,7 +103,7 @@ func caTemplate(cn string, nb, na time.Time) *x509.Certificate {
 
 // newChainPKI returns a root and an intermediate with keys of alg, valid
 // from an hour ago for a year.
-func newChainPKI(t testing.TB, alg string) *chainPKI {
+func newChainPKI(t fataler, alg string) *chainPKI {
 	t.Helper()
 	now := time.Now()
 	return newChainPKIWith(t, alg, caTemplate("mtasts test root", now.Add(-time.Hour), now.AddDate(1, 0, 0)),
@@ -86,7 +111,7 @@ func newChainPKI(t testing.TB, alg string) *chainPKI {
 }
 
 // newChainPKIWith returns a root and an intermediate from the templates.
-func newChainPKIWith(t testing.TB, alg string, rootTmpl, interTmpl *x509.Certificate) *chainPKI {
+func newChainPKIWith(t fataler, alg string, rootTmpl, interTmpl *x509.Certificate) *chainPKI {
 	t.Helper()
 	p := &chainPKI{alg: alg, rootKey: newKey(t, alg), interKey: newKey(t, alg)}
 	p.root = mkcert(t, rootTmpl, nil, nil, p.rootKey)
@@ -112,7 +137,7 @@ func leafTemplate(names ...string) *x509.Certificate {
 
 // issue returns a server certificate from tmpl signed by the
 // intermediate, with the chain a server sends: leaf, intermediate.
-func (p *chainPKI) issue(t testing.TB, tmpl *x509.Certificate) tls.Certificate {
+func (p *chainPKI) issue(t fataler, tmpl *x509.Certificate) tls.Certificate {
 	t.Helper()
 	key := newKey(t, p.alg)
 	leaf := mkcert(t, tmpl, p.inter, p.interKey, key)
@@ -120,7 +145,7 @@ func (p *chainPKI) issue(t testing.TB, tmpl *x509.Certificate) tls.Certificate {
 }
 
 // certsOf parses a tls.Certificate's chain as a handshake would.
-func certsOf(t testing.TB, c tls.Certificate) []*x509.Certificate {
+func certsOf(t fataler, c tls.Certificate) []*x509.Certificate {
 	t.Helper()
 	out := make([]*x509.Certificate, len(c.Certificate))
 	for i, der := range c.Certificate {

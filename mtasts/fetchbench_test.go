@@ -54,7 +54,7 @@ func TestMain(m *testing.M) {
 // intermediate, leaf) and a CertificateVerify signature by the leaf's
 // key, one "name base64" line each, then "ready".
 func servePolicyHost(alg string) int {
-	t := &testing.B{} // for the helpers' Fatal, which would panic: fine in a child
+	t := exitFatal{}
 	p := newChainPKI(t, alg)
 	cert := p.issue(t, leafTemplate("mta-sts.bench.example"))
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -20,8 +20,8 @@ import (
 
 // FetchTransport is an http.RoundTripper built for policy fetches, the
 // transport of a Client whose HTTPClient is nil. Each request costs one
-// TCP connection, one TLS handshake and one HTTP/1.1 exchange, close to
-// what the cryptography of the handshake alone costs:
+// TCP connection, one TLS handshake and one HTTP/1.1 exchange, and as
+// little else as it can:
 //
 //   - HTTP/1.1 only: ALPN offers "http/1.1" alone. HTTP/2 would set up
 //     streams, flow control and two goroutines for a single request.
@@ -84,8 +84,9 @@ type FetchTransport struct {
 // those come from the certificate chain and the handshake signature,
 // which are the same whichever key exchange runs (and a recording gives
 // a future attacker nothing to forge today's session with). ML-KEM-768
-// would add about 150 µs of CPU and 1.1 KB to the ClientHello of every
-// fetch for a secrecy the document does not have.
+// would add a tenth of a millisecond of CPU or more (BENCHMARKS.md) and
+// 1.1 KB to the ClientHello of every fetch, for a secrecy the document
+// does not have.
 var fetchCurves = []tls.CurveID{tls.X25519, tls.CurveP256, tls.CurveP384}
 
 // Timeouts of a FetchTransport's phases; Fetch's own budget
@@ -100,20 +101,20 @@ const (
 	maxResponseHeaderBytes = 64 << 10
 )
 
-// ownVerification reports whether a FetchTransport with roots verifies
-// chains itself (with the cache of verified intermediates) rather than
-// leaving it to crypto/tls. It does not where crypto/tls would verify
+// ownVerification reports whether a FetchTransport verifies chains
+// itself (with the cache of verified intermediates) rather than leaving
+// it to crypto/tls. It does not where crypto/tls would verify
 // differently from the Go verifier it reimplements: in FIPS 140 mode
 // (which also restricts the chain's algorithms) and where crypto/x509
-// hands validation with the system roots to the operating system
-// (Windows and Apple platforms).
-func ownVerification(roots *x509.CertPool) bool {
+// may hand validation to the operating system (Windows and Apple
+// platforms, with the system roots or a pool derived from them).
+func ownVerification() bool {
 	if fips140.Enabled() {
 		return false
 	}
 	switch runtime.GOOS {
 	case "windows", "darwin", "ios":
-		return roots != nil
+		return false
 	}
 	return true
 }
@@ -124,7 +125,7 @@ func (t *FetchTransport) init() {
 		if t.dial == nil {
 			t.dial = (&net.Dialer{Timeout: fetchDialTimeout}).DialContext
 		}
-		if ownVerification(t.RootCAs) {
+		if ownVerification() {
 			t.verified = newIssuerCache(maxVerifiedIssuers)
 		}
 		var protos http.Protocols

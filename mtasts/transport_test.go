@@ -116,7 +116,9 @@ func TestFetchTransport(t *testing.T) {
 			t.Errorf("after %d fetches the server accepted %d connections", i+1, n)
 		}
 	}
-	if hits := ft.verified.hitCount(); hits != 2 {
+	if ft.verified == nil {
+		t.Log("crypto/tls verifies on this platform: no cache")
+	} else if hits := ft.verified.hitCount(); hits != 2 {
 		t.Errorf("%d fetches used the cached intermediate, want 2 (all but the first)", hits)
 	}
 
