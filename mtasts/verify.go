@@ -49,16 +49,19 @@ var (
 // the name as DNSName.
 //
 // It returns the verified chains, as crypto/tls records them in
-// ConnectionState.VerifiedChains. With a cache, when the certificate right after the leaf is an
-// intermediate that an earlier handshake verified against the same roots
-// (same DER bytes, same pool), and the validity of that chain above the
-// leaf covers now, the leaf is verified against that intermediate alone:
-// its name, validity, serverAuth usage, the intermediate's constraints
-// and the intermediate's signature on it are all checked; only the
-// signatures above the intermediate, already checked, are skipped. A
-// leaf that fails that path is verified in full, so the cache can make a
-// verification cheaper but never changes its outcome, and the error is
-// always the full verification's.
+// ConnectionState.VerifiedChains. With a cache, when the certificate
+// right after the leaf is an intermediate that an earlier handshake
+// verified against the same roots (same DER bytes, same pool), and the
+// validity of that chain above the leaf covers now, the leaf is verified
+// against that intermediate alone: its name, validity, serverAuth usage,
+// the intermediate's constraints and the intermediate's signature on it
+// are all checked; only the signatures above the intermediate, already
+// checked, are skipped. A leaf that fails that path is verified in full,
+// and the error is always the full verification's. So the cache accepts
+// no leaf that a full verification with the chain its issuer was
+// verified with would refuse; like a browser's intermediate cache, it
+// may accept a server that has stopped sending the certificates above
+// the leaf's issuer, which a full verification would not.
 func verifyServer(cache *issuerCache, roots *x509.CertPool, certs []*x509.Certificate, serverName string, now time.Time) ([][]*x509.Certificate, error) {
 	if len(certs) == 0 {
 		return nil, errNoCertificate

@@ -280,6 +280,27 @@ func TestVerifyServerCache(t *testing.T) {
 		}
 		checkVerify(t, ic, q.pool, certsOf(t, q.issue(t, leafTemplate(verifyHost))), verifyHost, now, tlsrpt.CertificateNotTrusted)
 	})
+	t.Run("upper intermediate no longer sent", func(t *testing.T) {
+		t.Parallel()
+		// root -> upper -> lower -> leaf; the first server sends lower
+		// and upper, the next one lower alone.
+		upperKey, lowerKey := newKey(t, "p256"), newKey(t, "p256")
+		upper := mkcert(t, caTemplate("upper", now.Add(-time.Hour), now.AddDate(1, 0, 0)), p.root, p.rootKey, upperKey)
+		lower := mkcert(t, caTemplate("lower", now.Add(-time.Hour), now.AddDate(1, 0, 0)), upper, upperKey, lowerKey)
+		leaf1 := mkcert(t, leafTemplate(verifyHost), lower, lowerKey, newKey(t, "p256"))
+		leaf2 := mkcert(t, leafTemplate(verifyHost), lower, lowerKey, newKey(t, "p256"))
+		ic := newIssuerCache(maxVerifiedIssuers)
+		if _, err := verifyServer(ic, p.pool, []*x509.Certificate{leaf1, lower, upper}, verifyHost, now); err != nil {
+			t.Fatal(err)
+		}
+		chains, err := verifyServer(ic, p.pool, []*x509.Certificate{leaf2, lower}, verifyHost, now)
+		if err != nil || len(chains[0]) != 4 || !chains[0][2].Equal(upper) {
+			t.Errorf("with the cache: %v, %v; want leaf, lower, upper, root", chains, err)
+		}
+		if _, err := verifyServer(nil, p.pool, []*x509.Certificate{leaf2, lower}, verifyHost, now); tlsrpt.Classify(err) != tlsrpt.CertificateNotTrusted {
+			t.Errorf("without the cache: %v, want an unknown authority", err)
+		}
+	})
 	t.Run("leaf issued by the root", func(t *testing.T) {
 		t.Parallel()
 		ic := newIssuerCache(maxVerifiedIssuers)
