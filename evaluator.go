@@ -3,7 +3,6 @@ package smtptls
 import (
 	"cmp"
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"log/slog"
@@ -155,26 +154,15 @@ func (e *Evaluator) init() {
 	})
 }
 
-// policyHTTPClient is the default MTA-STS fetch client: our own transport
-// (never http.DefaultClient) dialling with dial, trusting roots, TLS 1.2
-// at least (RFC 8461 3.3), checking certificate validity at now (nil:
-// time.Now).
+// policyHTTPClient is the default MTA-STS fetch client: an
+// mtasts.FetchTransport (never http.DefaultClient) dialling with dial,
+// trusting roots, checking certificate validity at now (nil: time.Now):
+// HTTP/1.1, X25519, TLS 1.2 at least (RFC 8461 3.3), one connection per
+// fetch, verified intermediates remembered.
 func policyHTTPClient(roots *x509.CertPool, now func() time.Time, dial dialFunc) *http.Client {
 	return &http.Client{
-		Transport: &http.Transport{
-			Proxy:                 nil,
-			DialContext:           dial,
-			TLSClientConfig:       &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12, Time: now},
-			TLSHandshakeTimeout:   30 * time.Second,
-			ResponseHeaderTimeout: 60 * time.Second,
-			ForceAttemptHTTP2:     true,
-			MaxIdleConnsPerHost:   1,
-			IdleConnTimeout:       30 * time.Second,
-			// A policy host has no reason to send large headers; the
-			// zero value would allow 10 MB (DESIGN.md invariant 4).
-			MaxResponseHeaderBytes: 64 << 10,
-		},
-		Timeout: 60 * time.Second,
+		Transport: &mtasts.FetchTransport{RootCAs: roots, Now: now, DialContext: dial},
+		Timeout:   60 * time.Second,
 	}
 }
 

@@ -47,13 +47,10 @@ func TestPolicyHTTPClientBoundsHeaders(t *testing.T) {
 			srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
 			srv.StartTLS()
 			defer srv.Close()
-			c := policyHTTPClient(pool, nil, nil)
-			tr := c.Transport.(*http.Transport)
-			defer tr.CloseIdleConnections()
-			tr.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
+			c := policyHTTPClient(pool, nil, func(ctx context.Context, network, _ string) (net.Conn, error) {
 				var d net.Dialer
 				return d.DialContext(ctx, network, srv.Listener.Addr().String())
-			}
+			})
 			_, err := mtasts.Fetch(context.Background(), c, "hostile.example")
 			if tc.ok {
 				if err != nil {

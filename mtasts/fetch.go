@@ -38,7 +38,8 @@ const DefaultFetchTimeout = 60 * time.Second
 //     conditional headers, and the copy of c has no cookie jar.
 //   - The fetch ends after DefaultFetchTimeout unless ctx ends sooner.
 //
-// A nil c means a private client with the system's roots, never
+// A nil c means a private client, a FetchTransport with the system's
+// roots (HTTP/1.1, X25519, the connection closed after the fetch), never
 // http.DefaultClient. domain may be in any case, with a trailing dot or
 // U-labels. Errors are *Error: Result is tlsrpt.STSWebPKIInvalid for
 // certificate failures, tlsrpt.STSPolicyInvalid for a body that is not a
@@ -62,15 +63,11 @@ type fetchOptions struct {
 	mediaTypes []string
 }
 
-// newPrivateHTTPClient returns a client of its own: the system roots, TLS
-// 1.2 or later, proxies from the environment, nothing shared with
+// newPrivateHTTPClient returns a client of its own: a FetchTransport with
+// the system roots and proxies from the environment, nothing shared with
 // http.DefaultClient (whose transport other code may have weakened).
 func newPrivateHTTPClient() *http.Client {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-	// A policy host has no reason to send large headers.
-	t.MaxResponseHeaderBytes = 64 << 10
-	return &http.Client{Transport: t}
+	return &http.Client{Transport: &FetchTransport{Proxy: http.ProxyFromEnvironment}}
 }
 
 // fetch is Fetch for a normalised domain; it also returns the raw body,

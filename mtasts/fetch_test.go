@@ -391,10 +391,13 @@ func TestPrivateHTTPClient(t *testing.T) {
 	if c == http.DefaultClient || c.Transport == http.DefaultTransport {
 		t.Fatal("private client shares the default client")
 	}
-	tr := c.Transport.(*http.Transport)
-	if tr.TLSClientConfig == nil || tr.TLSClientConfig.InsecureSkipVerify || tr.TLSClientConfig.RootCAs != nil ||
-		tr.TLSClientConfig.MinVersion < tls.VersionTLS12 {
-		t.Errorf("TLS config %+v", tr.TLSClientConfig)
+	ft, ok := c.Transport.(*FetchTransport)
+	if !ok || ft.RootCAs != nil || ft.Proxy == nil {
+		t.Fatalf("transport %T %+v, want a FetchTransport with the system roots and proxies from the environment", c.Transport, c.Transport)
+	}
+	ft.init()
+	if cfg := ft.proxied.TLSClientConfig; cfg.MinVersion < tls.VersionTLS12 || cfg.RootCAs != nil || cfg.InsecureSkipVerify {
+		t.Errorf("TLS config %+v", cfg)
 	}
 	// With a nil client, Fetch uses such a client: a loopback test
 	// server's CA is not among the system roots.

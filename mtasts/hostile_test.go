@@ -100,20 +100,31 @@ func (s *hostileServer) stopped() bool {
 	}
 }
 
-// client returns the fetch client of a Client with a nil HTTPClient (our
-// private transport: its header limit, HTTP/2 by ALPN, TLS 1.2 minimum),
-// trusting pki and dialling the server for every host.
+// client returns the fetch client of a Client with a nil HTTPClient (a
+// FetchTransport: its header limit, HTTP/1.1 only, TLS 1.2 minimum, its
+// own chain validation), trusting pki and dialling the server for every
+// host.
 func (s *hostileServer) client(pki *testPKI) *http.Client {
-	c := newPrivateHTTPClient()
-	tr := c.Transport.(*http.Transport)
-	tr.Proxy = nil
-	tr.TLSClientConfig.RootCAs = pki.pool
-	addr := s.ln.Addr().String()
-	tr.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, network, addr)
-	}
-	return c
+	return &http.Client{Transport: &FetchTransport{RootCAs: pki.pool, DialContext: s.dial}}
+}
+
+// h2client returns a client such as a caller may set as
+// Client.HTTPClient: an http.Transport that negotiates HTTP/2 by ALPN,
+// with the same header limit, trusting pki and dialling the server for
+// every host.
+func (s *hostileServer) h2client(pki *testPKI) *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		DialContext:            s.dial,
+		TLSClientConfig:        &tls.Config{RootCAs: pki.pool, MinVersion: tls.VersionTLS12},
+		ForceAttemptHTTP2:      true,
+		MaxResponseHeaderBytes: maxResponseHeaderBytes,
+	}}
+}
+
+// dial connects to the server whatever the address.
+func (s *hostileServer) dial(ctx context.Context, network, _ string) (net.Conn, error) {
+	var d net.Dialer
+	return d.DialContext(ctx, network, s.ln.Addr().String())
 }
 
 // serverTLS is a TLS configuration for the policy host, offering protos
@@ -469,6 +480,8 @@ var okHeaders = []string{":status", "200", "content-type", "text/plain"}
 
 // TestHostileHTTP2 covers HTTP/2 policy hosts: GOAWAY, RST_STREAM, header
 // floods (CONTINUATION), endless and trickled DATA, protocol violations.
+// Our own FetchTransport never speaks HTTP/2 (TestFetchTransportHTTP1),
+// but a caller's Client.HTTPClient may.
 func TestHostileHTTP2(t *testing.T) {
 	leakcheck.Check(t)
 	pki := newTestPKI(t)
@@ -605,7 +618,7 @@ func TestHostileHTTP2(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			s := newHostileServer(t, serverTLS(t, pki, "h2"), h2(tc.respond))
-			c := s.client(pki)
+			c := s.h2client(pki)
 			if tc.kinds == nil {
 				// The control case: the client speaks HTTP/2 and the raw
 				// server is good enough for a real fetch.
