@@ -59,7 +59,7 @@ type Stub struct {
 	confErr error
 	adTrust bool
 	next    atomic.Uint32 // index of the server to try first
-	bufs    sync.Pool     // of *wire.Buffer, see exchange
+	pool    wire.Pool     // sockets reused between queries
 }
 
 func (s *Stub) init() {
@@ -221,10 +221,11 @@ func (c *chase) step(r *dns.Msg) (done bool, err error) {
 
 // query asks the servers in turn, starting with the one that last worked.
 func (s *Stub) query(ctx context.Context, name string, qtype uint16) (*dns.Msg, error) {
-	m := new(dns.Msg)
-	m.SetQuestion(name, qtype)
-	m.RecursionDesired = true
-	m.AuthenticatedData = true
+	// No ID: the exchange gives every query a new random one.
+	m := &dns.Msg{
+		MsgHdr:   dns.MsgHdr{RecursionDesired: true, AuthenticatedData: true},
+		Question: []dns.Question{{Name: name, Qtype: qtype, Qclass: dns.ClassINET}},
+	}
 	m.SetEdns0(wire.EDNSSize, true)
 	timeout := s.Timeout
 	if timeout <= 0 {
@@ -238,8 +239,7 @@ func (s *Stub) query(ctx context.Context, name string, qtype uint16) (*dns.Msg, 
 			break
 		}
 		idx := (first + i) % n
-		m.Id = dns.Id()
-		r, err := exchange(ctx, s.servers[idx], m, timeout, &s.bufs)
+		r, err := exchange(ctx, &s.pool, s.servers[idx], m, timeout)
 		if err == nil {
 			switch r.Rcode {
 			case dns.RcodeSuccess, dns.RcodeNameError:
