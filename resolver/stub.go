@@ -34,6 +34,11 @@ const resolvConf = "/etc/resolv.conf"
 // answer is Insecure, which disables DANE, and the Evaluator's start-up probe
 // reports it.
 //
+// A Stub keeps a few sockets to its servers open between lookups and
+// reuses them, each for a bounded number of queries over a few seconds,
+// every query with a new random ID; it closes them itself once they have
+// been idle for two seconds, so it needs no Close.
+//
 // A Stub must not be copied after first use. The zero value queries the
 // nameservers of /etc/resolv.conf.
 type Stub struct {
