@@ -282,8 +282,10 @@ func checkDatagram(b []byte, q *dns.Msg, id uint16) (*dns.Msg, error) {
 // exchangeTCP does the TCP leg, over a pooled connection if there is
 // one (RFC 7766 6.2.1). A reused connection that the server has closed
 // in the meantime (RFC 7766 6.2.3: servers close idle connections) fails
-// before any byte of a reply; the query is then sent again over a new
-// connection, within the same deadline.
+// before any byte of a reply, and one on which the server left a message
+// after an earlier reply gives one with another ID; the query is then
+// sent again over a new connection, within the same deadline (at most
+// once per idle connection kept, then over a connection of its own).
 func (p *Pool) exchangeTCP(ctx context.Context, server string, m *dns.Msg, deadline time.Time, buf *Buffer) (*dns.Msg, error) {
 	l := leg{ctx: ctx, network: "tcp", server: server, deadline: deadline}
 	for {
@@ -301,7 +303,8 @@ func (p *Pool) exchangeTCP(ctx context.Context, server string, m *dns.Msg, deadl
 	}
 }
 
-// errStale is a reused TCP connection found closed by the server.
+// errStale is a reused TCP connection found closed by the server, or
+// holding a message sent after an earlier reply.
 var errStale = errors.New("stale TCP connection")
 
 // queryTCP sends one query over c and reads its reply.
@@ -352,6 +355,12 @@ func (p *Pool) queryTCP(l *leg, c *conn, m *dns.Msg, buf *Buffer) (*dns.Msg, err
 		return fail(KindMalformed, "unpack", err)
 	}
 	if !matches(r, m, id) {
+		if c.reused && r.Id != id {
+			// A message the server sent after an earlier reply on
+			// this connection: ask again over a new one.
+			p.release("tcp", l.server, c, stop, false)
+			return nil, errStale
+		}
 		// The stream is ours: no one else's datagram can be in it.
 		return fail(KindMalformed, "mismatched reply", errMismatch)
 	}

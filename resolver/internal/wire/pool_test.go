@@ -555,35 +555,20 @@ func TestPoolTCPReuse(t *testing.T) {
 		}
 	})
 	t.Run("closed by the server", func(t *testing.T) {
-		// UDP from a miekg server; TCP from a listener on the same port
-		// that answers one query per connection, then closes it.
-		pc, ln := listenPair(t)
-		us := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(truncating)}
-		go us.ActivateAndServe()
-		defer us.Shutdown()
+		// One query per connection, then the server closes it.
 		var accepted atomic.Int64
-		var wg sync.WaitGroup
-		wg.Go(func() {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				accepted.Add(1)
-				co := &dns.Conn{Conn: c}
-				c.SetDeadline(time.Now().Add(5 * time.Second))
-				if q, err := co.ReadMsg(); err == nil {
-					co.WriteMsg(answer(q))
-				}
-				c.Close()
+		addr := truncatingWithTCP(t, func(c net.Conn) {
+			accepted.Add(1)
+			co := &dns.Conn{Conn: c}
+			if q, err := co.ReadMsg(); err == nil {
+				co.WriteMsg(answer(q))
 			}
 		})
-		defer func() { ln.Close(); wg.Wait() }()
 		p := &Pool{}
 		defer p.CloseIdle()
 		for i := range 10 {
 			name := "q" + strconv.Itoa(i) + ".test."
-			r, err := p.Exchange(context.Background(), pc.LocalAddr().String(), query(name), 2*time.Second)
+			r, err := p.Exchange(context.Background(), addr, query(name), 2*time.Second)
 			wantAnswer(t, r, err, name)
 			time.Sleep(5 * time.Millisecond) // let the server's FIN arrive, or not
 		}
@@ -591,6 +576,75 @@ func TestPoolTCPReuse(t *testing.T) {
 			t.Errorf("stats %+v, %d connections accepted; want every reused connection found closed and replaced", s, accepted.Load())
 		}
 	})
+	t.Run("a message left on the connection", func(t *testing.T) {
+		// After each reply the server sends another message, with
+		// another ID: the next query on that connection must not take
+		// it for its reply, nor fail because of it.
+		var accepted atomic.Int64
+		addr := truncatingWithTCP(t, func(c net.Conn) {
+			accepted.Add(1)
+			co := &dns.Conn{Conn: c}
+			for {
+				q, err := co.ReadMsg()
+				if err != nil {
+					return
+				}
+				co.WriteMsg(answer(q))
+				extra := answer(q)
+				extra.Id++
+				co.WriteMsg(extra)
+			}
+		})
+		p := &Pool{}
+		defer p.CloseIdle()
+		for i := range 5 {
+			name := "q" + strconv.Itoa(i) + ".test."
+			r, err := p.Exchange(context.Background(), addr, query(name), 2*time.Second)
+			wantAnswer(t, r, err, name)
+		}
+		if s := p.Stats(); accepted.Load() != 5 || s.TCPOpened != 5 {
+			t.Errorf("stats %+v, %d connections accepted; want a new connection after each stale one", s, accepted.Load())
+		}
+	})
+}
+
+// truncatingWithTCP starts a server that answers TC over UDP (a miekg
+// server) and serves each TCP connection on the same port with serve;
+// it returns the address. Everything stops when the test ends.
+func truncatingWithTCP(t *testing.T, serve func(c net.Conn)) string {
+	pc, ln := listenPair(t)
+	us := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(truncating)}
+	go us.ActivateAndServe()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			wg.Go(func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(5 * time.Second))
+				serve(c)
+			})
+		}
+	})
+	t.Cleanup(func() {
+		us.Shutdown()
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return pc.LocalAddr().String()
 }
 
 // TestPoolIdleClose: sockets unused for IdleTimeout are closed by the
