@@ -43,8 +43,10 @@ import (
 //
 // BenchmarkExchangeCPU interleaves the modes in chunks of 50 queries, so
 // that the machine's load hits all of them alike, and reports each one's
-// CPU per query and its ratio to the floor measured in the same run.
-// BenchmarkExchange runs each mode alone, for its allocations.
+// CPU per query (user+system, and user alone) and its ratio to the floor
+// measured in the same run.
+// BenchmarkExchange runs each mode alone, for its allocations and the
+// split of its CPU between user and system time.
 
 const benchChildEnv = "SMTPTLS_EXCHANGE_BENCH_CHILD"
 
@@ -108,11 +110,11 @@ func benchServer(b *testing.B) string {
 	return benchChild.addr
 }
 
-// cpuTime is the process's user+system CPU time so far.
-func cpuTime() time.Duration {
+// cpuTimes is the process's user and system CPU time so far.
+func cpuTimes() (user, sys time.Duration) {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return time.Duration(ru.Utime.Nano()), time.Duration(ru.Stime.Nano())
 }
 
 // benchMode asks n questions one after the other.
@@ -199,11 +201,15 @@ func BenchmarkExchange(b *testing.B) {
 		b.Run(m.name, func(b *testing.B) {
 			b.ReportAllocs()
 			m.run(b, 10) // a socket and buffers ready, as in steady state
-			start := cpuTime()
+			user, sys := cpuTimes()
 			b.ResetTimer()
 			m.run(b, b.N)
 			b.StopTimer()
-			b.ReportMetric(float64(cpuTime()-start)/float64(b.N)/1e3, "cpu-µs/op")
+			user1, sys1 := cpuTimes()
+			per := func(d time.Duration) float64 { return float64(d) / float64(b.N) / 1e3 }
+			b.ReportMetric(per(user1-user+sys1-sys), "cpu-µs/op")
+			b.ReportMetric(per(user1-user), "user-µs/op")
+			b.ReportMetric(per(sys1-sys), "sys-µs/op")
 		})
 	}
 }
@@ -219,26 +225,30 @@ func BenchmarkExchangeCPU(b *testing.B) {
 		m.run(b, chunk)
 	}
 	cpu := make([]time.Duration, len(modes))
+	user := make([]time.Duration, len(modes))
 	b.ResetTimer()
 	for done, round := 0, 0; done < b.N; round++ {
 		n := min(chunk, b.N-done)
 		for i := range modes {
 			j := (i + round) % len(modes) // rotate the order
-			start := cpuTime()
+			u0, s0 := cpuTimes()
 			modes[j].run(b, n)
-			cpu[j] += cpuTime() - start
+			u1, s1 := cpuTimes()
+			cpu[j] += u1 - u0 + s1 - s0
+			user[j] += u1 - u0
 		}
 		done += n
 	}
 	b.StopTimer()
-	per := func(i int) float64 { return float64(cpu[i]) / float64(b.N) / 1e3 }
+	per := func(d time.Duration) float64 { return float64(d) / float64(b.N) / 1e3 }
 	for i, m := range modes {
-		b.ReportMetric(per(i), m.name+"-cpu-µs/q")
+		b.ReportMetric(per(cpu[i]), m.name+"-cpu-µs/q")
+		b.ReportMetric(per(user[i]), m.name+"-user-µs/q")
 		if i > 0 {
-			b.ReportMetric(per(i)/per(0), m.name+"/floor")
+			b.ReportMetric(per(cpu[i])/per(cpu[0]), m.name+"/floor")
 		}
 	}
-	b.ReportMetric(per(2)/per(1), "perquery/pooled")
+	b.ReportMetric(per(cpu[2])/per(cpu[1]), "perquery/pooled")
 }
 
 // exchangePerQuery is the UDP leg of the exchange as it was before the

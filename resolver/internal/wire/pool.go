@@ -56,8 +56,8 @@ const (
 // handoff and a timer per query, since the socket's deadline can no
 // longer be the query's; measured one query at a time with the server in
 // another process (BenchmarkExchangeCPU in package resolver), it cost
-// 1.4-1.6 times the CPU of a bare client on one socket, where the Pool
-// costs 1.03-1.07 times (and a socket per query 2.0-2.2 times); with
+// 1.37-1.74 times the CPU of a bare client on one socket, where the Pool
+// costs 1.03-1.14 times (and a socket per query 2.04-2.28 times); with
 // GOMAXPROCS=1 the two designs cost about the same. With a socket to
 // itself, an exchange reads its reply on its own goroutine, the socket's
 // read deadline is its only timer, and a late or duplicated reply can
