@@ -3,7 +3,6 @@ package resolver
 import (
 	"context"
 	"errors"
-	"sync"
 	"time"
 
 	"github.com/miekg/dns"
@@ -12,12 +11,11 @@ import (
 )
 
 // exchange sends m to server through the one DNS exchange of this module
-// (resolver/internal/wire: ID, question and opcode matching, size bounds,
-// TC -> TCP) and returns the reply, or an *Error. bufs, if not nil, is a
-// pool of *wire.Buffer: allocating one per query was the largest cost of
-// a Stub lookup after the syscalls.
-func exchange(ctx context.Context, server string, m *dns.Msg, timeout time.Duration, bufs *sync.Pool) (*dns.Msg, error) {
-	r, err := wire.Exchange(ctx, server, m, timeout, bufs)
+// (resolver/internal/wire: reused sockets, random IDs, ID, question and
+// opcode matching, size bounds, TC -> TCP) and returns the reply, or an
+// *Error.
+func exchange(ctx context.Context, pool *wire.Pool, server string, m *dns.Msg, timeout time.Duration) (*dns.Msg, error) {
+	r, err := pool.Exchange(ctx, server, m, timeout)
 	if err == nil {
 		return r, nil
 	}

@@ -34,6 +34,11 @@ const resolvConf = "/etc/resolv.conf"
 // answer is Insecure, which disables DANE, and the Evaluator's start-up probe
 // reports it.
 //
+// A Stub keeps a few sockets to its servers open between lookups and
+// reuses them, each for a bounded number of queries over a few seconds,
+// every query with a new random ID; it closes them itself once they have
+// been idle for two seconds, so it needs no Close.
+//
 // A Stub must not be copied after first use. The zero value queries the
 // nameservers of /etc/resolv.conf.
 type Stub struct {
@@ -59,7 +64,7 @@ type Stub struct {
 	confErr error
 	adTrust bool
 	next    atomic.Uint32 // index of the server to try first
-	bufs    sync.Pool     // of *wire.Buffer, see exchange
+	pool    wire.Pool     // sockets reused between queries
 }
 
 func (s *Stub) init() {
@@ -221,10 +226,11 @@ func (c *chase) step(r *dns.Msg) (done bool, err error) {
 
 // query asks the servers in turn, starting with the one that last worked.
 func (s *Stub) query(ctx context.Context, name string, qtype uint16) (*dns.Msg, error) {
-	m := new(dns.Msg)
-	m.SetQuestion(name, qtype)
-	m.RecursionDesired = true
-	m.AuthenticatedData = true
+	// No ID: the exchange gives every query a new random one.
+	m := &dns.Msg{
+		MsgHdr:   dns.MsgHdr{RecursionDesired: true, AuthenticatedData: true},
+		Question: []dns.Question{{Name: name, Qtype: qtype, Qclass: dns.ClassINET}},
+	}
 	m.SetEdns0(wire.EDNSSize, true)
 	timeout := s.Timeout
 	if timeout <= 0 {
@@ -238,8 +244,7 @@ func (s *Stub) query(ctx context.Context, name string, qtype uint16) (*dns.Msg, 
 			break
 		}
 		idx := (first + i) % n
-		m.Id = dns.Id()
-		r, err := exchange(ctx, s.servers[idx], m, timeout, &s.bufs)
+		r, err := exchange(ctx, &s.pool, s.servers[idx], m, timeout)
 		if err == nil {
 			switch r.Rcode {
 			case dns.RcodeSuccess, dns.RcodeNameError:

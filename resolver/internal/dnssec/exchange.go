@@ -17,9 +17,11 @@ import (
 // newQuery builds a query with RD=1, CD=1 (RFC 4035 3.2.2: the upstream
 // must not withhold bogus data, we judge it) and DO=1 (RFC 3225).
 func newQuery(name string, qtype uint16) *dns.Msg {
-	m := new(dns.Msg)
-	m.SetQuestion(name, qtype)
-	m.CheckingDisabled = true
+	// No ID: the exchange gives every query a new random one.
+	m := &dns.Msg{
+		MsgHdr:   dns.MsgHdr{RecursionDesired: true, CheckingDisabled: true},
+		Question: []dns.Question{{Name: name, Qtype: qtype, Qclass: dns.ClassINET}},
+	}
 	m.SetEdns0(wire.EDNSSize, true)
 	return m
 }
@@ -42,7 +44,7 @@ func (l *lookup) exchange(name string, qtype uint16) (*dns.Msg, error) {
 			return nil, err
 		}
 		srv := servers[(first+i)%len(servers)]
-		r, err := wire.Exchange(l.ctx, srv, newQuery(name, qtype), l.timeout, nil)
+		r, err := l.v.pool.Exchange(l.ctx, srv, newQuery(name, qtype), l.timeout)
 		if err != nil {
 			last = netError(name, qtype, srv, err)
 			continue

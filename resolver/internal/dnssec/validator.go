@@ -13,17 +13,19 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/smtptls/smtptls/internal/quote"
+	"github.com/smtptls/smtptls/resolver/internal/wire"
 	"golang.org/x/sync/singleflight"
 )
 
 // Validator holds what lookups share: the cache of validated zone states,
 // the key fetches in flight (one per zone), the rotation over upstream
-// servers and the work counters. Everything else a lookup needs comes in
+// servers, the sockets to them and the work counters. Everything else a lookup needs comes in
 // its Config. A Validator is safe for concurrent use; create it with New.
 type Validator struct {
 	cache   *zoneCache // nil: no caching
 	flights singleflight.Group
 	rotate  atomic.Uint64
+	pool    wire.Pool // the sockets of the exchanges (exchange.go)
 
 	statQueries atomic.Uint64
 	statVerifs  atomic.Uint64

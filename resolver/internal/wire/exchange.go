@@ -4,11 +4,19 @@
 // the DNSSEC validator (resolver/internal/dnssec) both use it, so a reply
 // that one of them would refuse is refused by both.
 //
+// Sockets are reused (see Pool): a UDP socket serves one query at a time,
+// a bounded number of queries over a short time, each with a new random
+// ID; a TCP connection to a server is kept for a short while for later
+// retries of truncated answers. Opening and closing a socket per query
+// was most of the CPU an exchange cost.
+//
 // Every reply is hostile until proven otherwise. Exchange enforces, in
 // this order:
 //
 //   - One deadline for the whole exchange, UDP and TCP retry together:
-//     the earlier of now+timeout and the context's deadline.
+//     the earlier of now+timeout and the context's deadline. It is the
+//     socket's deadline; the end of the context unblocks the socket at
+//     once.
 //   - Connected sockets: the kernel drops datagrams from any address but
 //     the server's (RFC 5452 9.1, source match).
 //   - A UDP datagram longer than MaxUDPSize is ignored: the query
@@ -19,7 +27,10 @@
 //     differ from the query's, is ignored over UDP — it may be an
 //     off-path spoofer's or a late reply to an earlier query, and must
 //     not end the exchange (RFC 5452 9.1) — and waited past until the
-//     deadline; over TCP the stream is ours, so it is an error.
+//     deadline; over TCP the stream is ours, so it is an error. A socket
+//     that saw such a datagram is closed after its query, and after 256
+//     of them the UDP leg is abandoned and the query asked over TCP
+//     (RFC 5452 9.3).
 //   - A reply with more than MaxRecords records is an error: no genuine
 //     answer with its proofs comes near it.
 //   - TC over UDP retries over TCP (RFC 7766 5); TC over TCP is an error.
@@ -30,11 +41,13 @@ package wire
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
+	"io"
 	"net"
 	"strconv"
 	"strings"
-	"sync"
+	"syscall"
 	"time"
 
 	"github.com/miekg/dns"
@@ -110,11 +123,10 @@ var (
 
 // Exchange sends m, which must hold exactly one question, to server and
 // returns the reply, or an *Error. See the package documentation for the
-// checks every reply passes. bufs, if not nil, is a pool of *Buffer for
-// UDP reads (a buffer goes back only after its reply is unpacked, and
-// miekg/dns copies everything it unpacks: no Msg refers to a pooled
-// buffer).
-func Exchange(ctx context.Context, server string, m *dns.Msg, timeout time.Duration, bufs *sync.Pool) (*dns.Msg, error) {
+// checks every reply passes. m is not modified: the query goes out with
+// a new random ID (RFC 5452 9.2), whatever m.Id says, and the reply
+// carries that ID.
+func (p *Pool) Exchange(ctx context.Context, server string, m *dns.Msg, timeout time.Duration) (*dns.Msg, error) {
 	if len(m.Question) != 1 {
 		return nil, &Error{Network: "udp", Server: server, Kind: KindMalformed, Reason: "query without exactly one question"}
 	}
@@ -122,109 +134,281 @@ func Exchange(ctx context.Context, server string, m *dns.Msg, timeout time.Durat
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
-	dctx, cancel := context.WithDeadline(ctx, deadline)
-	defer cancel()
-	r, err := exchangeNet(ctx, dctx, "udp", server, m, bufs)
-	if err != nil || !r.Truncated {
+	buf := p.buffer()
+	defer p.bufs.Put(buf)
+	r, err := p.exchangeUDP(ctx, server, m, deadline, buf)
+	switch {
+	case err == errFlooded:
+		// RFC 5452 9.3: spoofing detected, ask again over TCP.
+		p.stats.abandoned.Add(1)
+	case err != nil || !r.Truncated:
 		return r, err
 	}
-	return exchangeNet(ctx, dctx, "tcp", server, m, nil)
+	return p.exchangeTCP(ctx, server, m, deadline, buf)
 }
 
-// exchangeNet does one leg of the exchange. ctx is the caller's context,
-// dctx the same bounded by the exchange's deadline.
-func exchangeNet(ctx, dctx context.Context, network, server string, m *dns.Msg, bufs *sync.Pool) (*dns.Msg, error) {
-	fail := func(k Kind, reason string, err error) (*dns.Msg, error) {
-		if cerr := CtxErr(ctx); cerr != nil {
-			// The caller's deadline, not the server, ended the exchange.
-			k, err = KindTimeout, cerr
-		}
-		return nil, &Error{Network: network, Server: server, Kind: k, Reason: reason, Err: err}
-	}
-	var d net.Dialer
-	c, err := d.DialContext(dctx, network, server)
-	if err != nil {
-		return fail(netKind(dctx, err), "dial", err)
-	}
-	defer c.Close()
-	// Unblock reads when the caller's context ends before the deadline.
-	stop := context.AfterFunc(dctx, func() { c.SetDeadline(time.Now()) })
-	defer stop()
-	if dl, ok := dctx.Deadline(); ok {
-		c.SetDeadline(dl)
-	}
+// errFlooded ends a UDP leg that saw maxStrays stray datagrams.
+var errFlooded = errors.New("too many stray datagrams")
 
-	co := &dns.Conn{Conn: c}
-	if err := co.WriteMsg(m); err != nil {
-		return fail(netKind(dctx, err), "write", err)
+// leg is one leg of an exchange (UDP, or the TCP retry), for its errors.
+type leg struct {
+	ctx      context.Context
+	network  string
+	server   string
+	deadline time.Time
+}
+
+// fail returns an *Error; the caller's context, if it has ended, is the
+// cause whatever the socket said.
+func (l *leg) fail(k Kind, reason string, err error) (*dns.Msg, error) {
+	if cerr := CtxErr(l.ctx); cerr != nil {
+		k, err = KindTimeout, cerr
 	}
-	var buf []byte
-	if network == "udp" {
-		var b *Buffer
-		if bufs != nil {
-			b, _ = bufs.Get().(*Buffer)
-		}
-		if b == nil {
-			b = new(Buffer)
-		}
-		if bufs != nil {
-			defer bufs.Put(b)
-		}
-		buf = b[:]
+	return nil, &Error{Network: l.network, Server: l.server, Kind: k, Reason: reason, Err: err}
+}
+
+// kind classifies a socket error.
+func (l *leg) kind(err error) Kind {
+	if isTimeout(err) || !time.Now().Before(l.deadline) {
+		return KindTimeout
 	}
-	udp := network == "udp"
+	return KindNetwork
+}
+
+// watch makes the end of ctx unblock c's reads and writes at once (the
+// socket's deadline is the exchange's only timer; this is the only
+// per-query cost of cancellation, and none for a context that cannot
+// end). The returned stop reports whether c is untouched: false means
+// the deadline was, or is being, moved, and c must not be reused.
+func watch(ctx context.Context, c net.Conn) (stop func() bool) {
+	if ctx.Done() == nil {
+		return nil
+	}
+	return context.AfterFunc(ctx, func() { c.SetDeadline(aLongTimeAgo) })
+}
+
+var aLongTimeAgo = time.Unix(1, 0)
+
+// release ends the use of c by one query: back to the pool if the query
+// ended cleanly and no cancellation touched c, closed otherwise.
+func (p *Pool) release(network, server string, c *conn, stop func() bool, clean bool) {
+	if stop != nil && !stop() {
+		clean = false
+	}
+	if clean {
+		p.put(network, server, c)
+	} else {
+		c.Close()
+	}
+}
+
+// exchangeUDP does the UDP leg over a pooled socket.
+func (p *Pool) exchangeUDP(ctx context.Context, server string, m *dns.Msg, deadline time.Time, buf *Buffer) (*dns.Msg, error) {
+	l := leg{ctx: ctx, network: "udp", server: server, deadline: deadline}
+	if err := CtxErr(ctx); err != nil {
+		return l.fail(KindTimeout, "dial", err)
+	}
+	c, err := p.get(ctx, "udp", server, deadline)
+	if err != nil {
+		return l.fail(l.kind(err), "dial", err)
+	}
+	id := newID()
+	q, err := packQuery(m, id, buf[:], false)
+	if err != nil {
+		p.release("udp", server, c, nil, true)
+		return l.fail(KindMalformed, "pack", err)
+	}
+	c.SetReadDeadline(deadline)
+	stop := watch(ctx, c)
+	if _, err := c.Write(q); err != nil {
+		p.release("udp", server, c, stop, false)
+		return l.fail(l.kind(err), "write", err)
+	}
 	var lastBad error
+	strays := 0
 	for {
-		var p []byte
-		var err error
-		if udp {
-			var n int
-			n, err = c.Read(buf)
-			p = buf[:n]
-		} else {
-			p, err = co.ReadMsgHeader(nil)
-		}
+		n, err := c.Read(buf[:])
 		if err != nil {
+			p.release("udp", server, c, stop, false)
 			if lastBad != nil && isTimeout(err) {
-				return fail(KindMalformed, "no valid reply", lastBad)
+				return l.fail(KindMalformed, "no valid reply ("+strconv.Itoa(strays)+" stray datagrams)", lastBad)
 			}
-			return fail(netKind(dctx, err), "read", err)
+			return l.fail(l.kind(err), "read", err)
 		}
-		if udp && len(p) > MaxUDPSize {
-			lastBad = errOversized
+		r, bad := checkDatagram(buf[:n], m, id)
+		if bad != nil {
+			// RFC 5452 9.1: it may be a forger's guess, or a late reply
+			// to an earlier query: ignore it and wait for the reply.
+			lastBad = bad
+			strays++
+			p.stats.strays.Add(1)
+			if strays >= maxStrays {
+				p.release("udp", server, c, stop, false)
+				return nil, errFlooded
+			}
 			continue
 		}
-		r := new(dns.Msg)
-		if err := r.Unpack(p); err != nil {
-			if udp {
-				lastBad = err
-				continue
-			}
-			return fail(KindMalformed, "unpack", err)
-		}
-		if !Matches(r, m) {
-			// RFC 5452 9.1: a reply must match ID, question and source.
-			if udp {
-				lastBad = errMismatch
-				continue
-			}
-			return fail(KindMalformed, "mismatched reply", errMismatch)
-		}
+		// A socket that saw strays may have a known port: close it.
+		p.release("udp", server, c, stop, strays == 0)
 		if n := len(r.Answer) + len(r.Ns) + len(r.Extra); n > MaxRecords {
-			return fail(KindMalformed, "reply has "+strconv.Itoa(n)+" records (limit "+strconv.Itoa(MaxRecords)+")", nil)
-		}
-		if !udp && r.Truncated {
-			return fail(KindMalformed, "truncated reply over TCP", nil)
+			return l.fail(KindMalformed, "reply has "+strconv.Itoa(n)+" records (limit "+strconv.Itoa(MaxRecords)+")", nil)
 		}
 		return r, nil
 	}
 }
 
+// checkDatagram unpacks a UDP datagram and checks it against the query
+// q sent with ID id. The ID, QR bit, opcode and question count are
+// checked on the raw header first, so that a flood of wrong guesses
+// costs a read per datagram, not an unpack.
+func checkDatagram(b []byte, q *dns.Msg, id uint16) (*dns.Msg, error) {
+	if len(b) > MaxUDPSize {
+		return nil, errOversized
+	}
+	if len(b) >= 12 && (binary.BigEndian.Uint16(b) != id || b[2]&0x80 == 0 ||
+		int(b[2]>>3&0xf) != q.Opcode || binary.BigEndian.Uint16(b[4:]) != 1) {
+		return nil, errMismatch
+	}
+	r := new(dns.Msg)
+	if err := r.Unpack(b); err != nil {
+		return nil, err
+	}
+	if !matches(r, q, id) {
+		return nil, errMismatch
+	}
+	return r, nil
+}
+
+// exchangeTCP does the TCP leg, over a pooled connection if there is
+// one (RFC 7766 6.2.1). A reused connection that the server has closed
+// in the meantime (RFC 7766 6.2.3: servers close idle connections) fails
+// before any byte of a reply, and one on which the server left a message
+// after an earlier reply gives one with another ID; the query is then
+// sent again over a new connection, within the same deadline (at most
+// once per idle connection kept, then over a connection of its own).
+func (p *Pool) exchangeTCP(ctx context.Context, server string, m *dns.Msg, deadline time.Time, buf *Buffer) (*dns.Msg, error) {
+	l := leg{ctx: ctx, network: "tcp", server: server, deadline: deadline}
+	for {
+		if err := CtxErr(ctx); err != nil {
+			return l.fail(KindTimeout, "dial", err)
+		}
+		c, err := p.get(ctx, "tcp", server, deadline)
+		if err != nil {
+			return l.fail(l.kind(err), "dial", err)
+		}
+		r, err := p.queryTCP(&l, c, m, buf)
+		if err != errStale {
+			return r, err
+		}
+	}
+}
+
+// errStale is a reused TCP connection found closed by the server, or
+// holding a message sent after an earlier reply.
+var errStale = errors.New("stale TCP connection")
+
+// queryTCP sends one query over c and reads its reply.
+func (p *Pool) queryTCP(l *leg, c *conn, m *dns.Msg, buf *Buffer) (*dns.Msg, error) {
+	id := newID()
+	q, err := packQuery(m, id, buf[:], true)
+	if err != nil {
+		p.release("tcp", l.server, c, nil, true)
+		return l.fail(KindMalformed, "pack", err)
+	}
+	c.SetDeadline(l.deadline)
+	stop := watch(l.ctx, c)
+	fail := func(k Kind, reason string, err error) (*dns.Msg, error) {
+		p.release("tcp", l.server, c, stop, false)
+		return l.fail(k, reason, err)
+	}
+	// stale reports an error that means the server closed a connection
+	// we had kept, before it read this query.
+	stale := func(n int, err error) bool {
+		return c.reused && n == 0 && CtxErr(l.ctx) == nil &&
+			(errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE))
+	}
+	if _, err := c.Write(q); err != nil {
+		if stale(0, err) {
+			p.release("tcp", l.server, c, stop, false)
+			return nil, errStale
+		}
+		return fail(l.kind(err), "write", err)
+	}
+	var hdr [2]byte
+	if n, err := io.ReadFull(c, hdr[:]); err != nil {
+		if stale(n, err) {
+			p.release("tcp", l.server, c, stop, false)
+			return nil, errStale
+		}
+		return fail(l.kind(err), "read", err)
+	}
+	n := int(binary.BigEndian.Uint16(hdr[:]))
+	if n < 12 {
+		return fail(KindMalformed, "reply of "+strconv.Itoa(n)+" bytes", dns.ErrShortRead)
+	}
+	b := make([]byte, n)
+	if _, err := io.ReadFull(c, b); err != nil {
+		return fail(l.kind(err), "read", err)
+	}
+	r := new(dns.Msg)
+	if err := r.Unpack(b); err != nil {
+		return fail(KindMalformed, "unpack", err)
+	}
+	if !matches(r, m, id) {
+		if c.reused && r.Id != id {
+			// A message the server sent after an earlier reply on
+			// this connection: ask again over a new one.
+			p.release("tcp", l.server, c, stop, false)
+			return nil, errStale
+		}
+		// The stream is ours: no one else's datagram can be in it.
+		return fail(KindMalformed, "mismatched reply", errMismatch)
+	}
+	if n := len(r.Answer) + len(r.Ns) + len(r.Extra); n > MaxRecords {
+		return fail(KindMalformed, "reply has "+strconv.Itoa(n)+" records (limit "+strconv.Itoa(MaxRecords)+")", nil)
+	}
+	if r.Truncated {
+		return fail(KindMalformed, "truncated reply over TCP", nil)
+	}
+	p.release("tcp", l.server, c, stop, true)
+	return r, nil
+}
+
+// packQuery packs m with the given ID, into buf if it fits, with the
+// two-byte length of RFC 1035 4.2.2 in front if framed (TCP).
+func packQuery(m *dns.Msg, id uint16, buf []byte, framed bool) ([]byte, error) {
+	off := 0
+	if framed {
+		off = 2
+	}
+	b, err := m.PackBuffer(buf[off:])
+	if err != nil {
+		return nil, err
+	}
+	binary.BigEndian.PutUint16(b, id)
+	if !framed {
+		return b, nil
+	}
+	if len(b) > 0xffff {
+		return nil, errors.New("query longer than 65535 bytes")
+	}
+	if &b[0] == &buf[2] {
+		b = buf[:len(b)+2]
+	} else {
+		b = append(make([]byte, 2, len(b)+2), b...)
+	}
+	binary.BigEndian.PutUint16(b, uint16(len(b)-2))
+	return b, nil
+}
+
 // Matches reports whether r is a reply to q: same ID, QR set, same
 // opcode, and exactly q's one question, the name compared without regard
 // to case (a server may echo 0x20-randomised case).
-func Matches(r, q *dns.Msg) bool {
-	if r.Id != q.Id || !r.Response || r.Opcode != q.Opcode || len(r.Question) != 1 || len(q.Question) != 1 {
+func Matches(r, q *dns.Msg) bool { return matches(r, q, q.Id) }
+
+// matches is Matches for a query sent with ID id.
+func matches(r, q *dns.Msg, id uint16) bool {
+	if r.Id != id || !r.Response || r.Opcode != q.Opcode || len(r.Question) != 1 || len(q.Question) != 1 {
 		return false
 	}
 	a, b := r.Question[0], q.Question[0]
@@ -234,13 +418,6 @@ func Matches(r, q *dns.Msg) bool {
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
-}
-
-func netKind(ctx context.Context, err error) Kind {
-	if ctx.Err() != nil || isTimeout(err) {
-		return KindTimeout
-	}
-	return KindNetwork
 }
 
 // CtxErr is ctx.Err(), or context.DeadlineExceeded when ctx's deadline
