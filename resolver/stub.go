@@ -54,6 +54,11 @@ type Stub struct {
 	// bounds the whole lookup.
 	Timeout time.Duration
 
+	// Limiter, if not nil, is waited on before every query sent to a
+	// server (see Limiter); an error from it ends the lookup with that
+	// error. Nil means no limit.
+	Limiter Limiter
+
 	once    sync.Once
 	servers []string
 	confErr error
@@ -235,6 +240,11 @@ func (s *Stub) query(ctx context.Context, name string, qtype uint16) (*dns.Msg, 
 			break
 		}
 		idx := (first + i) % n
+		if s.Limiter != nil {
+			if err := s.Limiter.Wait(ctx); err != nil {
+				return nil, &Error{Name: name, Type: qtype, Kind: KindTimeout, Reason: "rate limiter", Err: err}
+			}
+		}
 		m.Id = dns.Id()
 		r, err := exchange(ctx, s.servers[idx], m, timeout, &s.bufs)
 		if err == nil {
