@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/miekg/dns"
 	"golang.org/x/sync/singleflight"
 )
 
@@ -221,10 +222,41 @@ func (c *Cache) Len() int {
 	return len(c.entries)
 }
 
-// Flush removes every entry.
-func (c *Cache) Flush() {
+// Flush removes the cached answers at and below zone (label-wise: a
+// flush of "example." keeps "anexample."), those whose CNAME chain
+// passes through a name at or below zone, and every cached failure
+// (they live a few seconds anyway). Flush(".") or Flush("") removes
+// every entry.
+//
+// A change of what makes answers Secure or Insecure below the Cache (a
+// negative trust anchor added or lifted with
+// Validating.SetNegativeAnchors, new trust anchors) does not reach the
+// answers already cached here: flush the zones concerned.
+func (c *Cache) Flush(zone string) {
+	z := Fqdn(zone)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.entries = nil
-	c.lru = nil
+	if z == "." {
+		c.entries = nil
+		c.lru = nil
+		return
+	}
+	for k, el := range c.entries {
+		e := el.Value.(*cacheEntry)
+		if e.err == nil && !dns.IsSubDomain(z, dns.Fqdn(k.name)) && !chainIn(z, e.ans) {
+			continue
+		}
+		c.lru.Remove(el)
+		delete(c.entries, k)
+	}
+}
+
+// chainIn reports whether a CNAME target of a lies at or below zone.
+func chainIn(zone string, a *Answer) bool {
+	for _, n := range a.CNAMEs {
+		if dns.IsSubDomain(zone, n) {
+			return true
+		}
+	}
+	return false
 }

@@ -133,7 +133,7 @@ func TestCacheErrors(t *testing.T) {
 	}
 	// A long ErrorTTL is capped: failures are never remembered for long.
 	c.ErrorTTL = time.Hour
-	c.Flush()
+	c.Flush(".")
 	c.Lookup(context.Background(), "fail.test", dns.TypeTLSA)
 	clk.Add(maxErrorTTL)
 	c.Lookup(context.Background(), "fail.test", dns.TypeTLSA)

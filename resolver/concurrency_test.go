@@ -80,7 +80,7 @@ func TestCacheHundredsOfGoroutines(t *testing.T) {
 				case 0:
 					clk.Add(2 * time.Second) // expire everything cached
 				case 1:
-					c.Flush()
+					c.Flush(".")
 				case 2:
 					c.Len()
 				case 3:

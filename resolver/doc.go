@@ -5,7 +5,8 @@
 // # Contract
 //
 // A Resolver either completes a lookup — records, NXDOMAIN or NODATA, each
-// marked Secure or Insecure — or fails with a *Error. A bogus, indeterminate,
+// marked Secure or Insecure, an Insecure answer saying why in Reason and
+// EDE — or fails with a *Error (with its own Reason and EDE). A bogus, indeterminate,
 // SERVFAIL, REFUSED, timed-out or malformed lookup is always an error, never
 // an Insecure answer: RFC 7672 2.1.1 requires a DANE client to delay
 // delivery when DNS cannot say whether TLSA records exist, and an attacker
@@ -20,8 +21,10 @@
 //   - Stub asks recursive resolvers and trusts their AD bit, but only from
 //     loopback servers unless told otherwise (like glibc's trust-ad).
 //   - Validating asks recursive resolvers for DNSSEC data with CD set and
-//     validates it in-process from the root trust anchors, so DANE works
-//     without a local validating resolver.
+//     validates it in-process from the root trust anchors (and any private
+//     anchors, read with ParseAnchors), so DANE works without a local
+//     validating resolver. Negative trust anchors (RFC 7646) let an
+//     operator declare a broken zone Insecure for a while.
 //   - Cache wraps any Resolver with TTL-based positive and negative caching
 //     (RFC 2308), a size bound, and one upstream query per (name, type) in
 //     flight.

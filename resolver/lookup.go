@@ -185,6 +185,9 @@ func LookupAddrs(ctx context.Context, r Resolver, host string) ([]netip.Addr, *A
 		out.CNAMEs = a6.CNAMEs
 	}
 	out.TTL = min(a4.TTL, a6.TTL)
+	if a6.Security < a4.Security {
+		out.EDE, out.Reason = a6.EDE, a6.Reason
+	}
 	out.Security = a4.Security.Worse(a6.Security)
 	out.NXDomain = a4.NXDomain && a6.NXDomain
 	out.Records = nil

@@ -88,6 +88,19 @@ type Answer struct {
 	// Security is the security of the whole answer: the worst link of the
 	// chain, and for an empty answer the security of the denial.
 	Security Security
+	// EDE is the Extended DNS Error info-code (RFC 8914) that says why an
+	// Insecure answer is Insecure, when one fits: 1 (Unsupported DNSKEY
+	// Algorithm), 2 (Unsupported DS Digest Type), 27 (Unsupported NSEC3
+	// Iterations Value), or the code a Stub's upstream attached. 0 means
+	// none (an insecure delegation, a negative trust anchor, a name under
+	// no trust anchor have no code of their own; Reason tells).
+	EDE uint16
+	// Reason says why an Insecure answer is Insecure, naming the link of
+	// the chain (owner and type) and the zone or proof that made it so,
+	// e.g. `"mail.example." A: insecure delegation: no DS for "example."
+	// (NSEC proof from ".")`. Names are quoted and the text is bounded.
+	// Empty for a Secure answer. A Cache keeps it with the answer.
+	Reason string
 }
 
 // Target returns the name that owns Records: the last CNAME target, or Name.

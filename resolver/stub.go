@@ -141,6 +141,9 @@ func (s *Stub) Lookup(ctx context.Context, name string, qtype uint16) (*Answer, 
 		if s.adTrust && r.AuthenticatedData {
 			sec = Secure
 		}
+		if sec == Insecure && ans.Reason == "" {
+			ans.EDE, ans.Reason = s.insecureWhy(r, c.cur)
+		}
 		ans.Security = ans.Security.Worse(sec)
 		done, err := c.step(r)
 		if err != nil {
@@ -295,6 +298,27 @@ func hasSOAFor(r *dns.Msg, name string) bool {
 		}
 	}
 	return false
+}
+
+// insecureWhy says why an answer to a question for name is Insecure: the
+// upstream's Extended DNS Error (RFC 8914) when it sent one, otherwise
+// whether AD was missing or not trusted.
+func (s *Stub) insecureWhy(r *dns.Msg, name string) (uint16, string) {
+	if o := r.IsEdns0(); o != nil {
+		for _, e := range o.Option {
+			if ede, ok := e.(*dns.EDNS0_EDE); ok {
+				why := "upstream Extended DNS Error " + strconv.Itoa(int(ede.InfoCode))
+				if ede.ExtraText != "" {
+					why += ": " + quoteBounded(ede.ExtraText)
+				}
+				return ede.InfoCode, quoteBounded(name) + ": " + why
+			}
+		}
+	}
+	if !s.adTrust {
+		return 0, quoteBounded(name) + ": AD bit not trusted (a server is not on loopback and TrustAD is off)"
+	}
+	return 0, quoteBounded(name) + ": the upstream did not set the AD bit"
 }
 
 // edeCode returns the first Extended DNS Error code in r (RFC 8914), or 0.

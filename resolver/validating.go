@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/miekg/dns"
@@ -15,8 +17,8 @@ import (
 	"github.com/smtptls/smtptls/internal/quote"
 )
 
-// Validating is a Resolver that validates DNSSEC itself, from the root
-// trust anchors, over ordinary recursive resolvers (stub validation, RFC
+// Validating is a Resolver that validates DNSSEC itself, from its trust
+// anchors (the root's by default), over ordinary recursive resolvers (stub validation, RFC
 // 4033 section 7; RFC 4035 sections 4 and 5). It asks every question
 // with DO=1 and CD=1, ignores the upstream's AD bit, and builds the chain
 // of trust locally: DS to DNSKEY from the anchors down to the signer of
@@ -30,10 +32,19 @@ import (
 // Insecure when a link provably lies below an insecure delegation or in a
 // zone whose DS RRset names only unsupported algorithms or digests (Ed448
 // and RSA keys shorter than 1024 bits included) or whose NSEC3 proof uses
-// more than 150 iterations (RFC 9276). Bogus and indeterminate results
-// are a *Error of Kind KindBogus or KindIndeterminate, with a Reason and,
-// where one fits, an Extended DNS Error code (RFC 8914) in EDE; they are
-// never returned as Insecure answers.
+// more than 150 iterations (RFC 9276), lies under no trust anchor, or lies
+// at or below a negative trust anchor in force (RFC 7646). An Insecure
+// answer says why in Reason, with an Extended DNS Error code (RFC 8914)
+// in EDE where one fits. Bogus and indeterminate results are a *Error of
+// Kind KindBogus or KindIndeterminate, with a Reason naming the zone and
+// the record and, where one fits, an EDE code; they are never returned
+// as Insecure answers.
+//
+// Signature validity periods are checked with a bounded allowance for
+// clock skew: a tenth of the signature's validity period, at least 5
+// minutes and at most an hour, on either side (RFC 4035 5.3.1 relaxed as
+// unbound's val-sig-skew-min and val-sig-skew-max do, with tighter
+// bounds).
 //
 // Validated DNSKEY states are cached by TTL (at most a day, bounded by
 // CacheSize zones), shared between concurrent lookups (one flight per
@@ -53,9 +64,37 @@ type Validating struct {
 	// trusted: a lying upstream can only cause Bogus answers or
 	// timeouts, never a Secure answer the anchors do not sign.
 	Servers []string
-	// Anchors are the trust anchors of the root zone in DS form. Nil
-	// means RootAnchors(). Tests and private roots set their own.
+	// Anchors are the trust anchors in DS form (RFC 4033 3.1: secure
+	// entry points), for any zones: the owner name of each record is the
+	// zone it anchors, and a zone may have several. The chain of trust
+	// of a name starts at the closest anchored zone at or above it (as
+	// in unbound and BIND), whatever the zones above say; a name under
+	// no anchor is Insecure, there being nothing to validate it against.
+	// Nil means RootAnchors().
+	//
+	// Private anchors (a company's signed internal zone, a test root, a
+	// zone being migrated) go next to the root's: append them to
+	// RootAnchors(). Anchors without a root anchor make every public
+	// domain Insecure, which silently turns DANE off; Check reports such
+	// a set as CheckNoRootAnchor. ParseAnchors reads anchor files.
+	//
+	// The validated keys of anchored zones are cached like any zone's:
+	// set Anchors before the first lookup (a change reaches zones
+	// already cached when their keys expire, within a day).
 	Anchors []*dns.DS
+	// NegativeAnchors are negative trust anchors (RFC 7646) to start
+	// with; SetNegativeAnchors replaces them while lookups run. They
+	// are read at the first use of the Validating. An entry with an
+	// empty or invalid zone, the root zone, or a zero Expires is a
+	// configuration error: it is ignored (the zone stays validated,
+	// never silently insecure), logged at error level, and reported by
+	// Check as CheckBadNegativeAnchor.
+	NegativeAnchors []NegativeAnchor
+	// Logger receives a warning for each lookup a negative trust anchor
+	// made Insecure (RFC 7646 8: every use is logged), with the zone,
+	// name and type quoted, and configuration errors. Nil means
+	// slog.Default().
+	Logger *slog.Logger
 	// Now returns the time against which signature validity periods are
 	// checked. Nil means time.Now. A clock that is wrong by days makes
 	// every answer Bogus (expired or not yet valid signatures).
@@ -97,6 +136,19 @@ type Validating struct {
 	val       *dnssec.Validator
 	resolv    []string
 	resolvErr error
+
+	ntas       atomic.Pointer[dnssec.NTAs] // the negative trust anchors in force
+	badNTAs    []error                     // NegativeAnchors entries ignored at init
+	anchorMemo atomic.Pointer[anchorMemo]  // Anchors, prepared
+}
+
+// anchorMemo is the prepared form of one Anchors slice, recognised by
+// its backing array and length so that a lookup does not prepare the
+// anchors again (Anchors is read per lookup, as every field).
+type anchorMemo struct {
+	data **dns.DS
+	n    int
+	set  *dnssec.Anchors
 }
 
 // ValidatingStats counts the work a Validating has done since it was
@@ -122,6 +174,7 @@ func (v *Validating) Stats() ValidatingStats {
 func (v *Validating) init() {
 	v.initOnce.Do(func() {
 		v.val = dnssec.New(v.CacheSize)
+		v.ntas.Store(v.prepareNTAs())
 		if len(v.Servers) == 0 {
 			cfg, err := dns.ClientConfigFromFile("/etc/resolv.conf")
 			if err != nil {
@@ -149,18 +202,16 @@ func (v *Validating) servers() ([]string, error) {
 // config is what the validator is asked with: the fields as they are now
 // (they are read per lookup, as a Stub's are).
 func (v *Validating) config(servers []string) dnssec.Config {
-	anchors := v.Anchors
-	if anchors == nil {
-		anchors = RootAnchors()
-	}
 	return dnssec.Config{
-		Servers:       servers,
-		Anchors:       anchors,
-		Now:           v.Now,
-		Timeout:       v.Timeout,
-		LookupTimeout: v.LookupTimeout,
-		MaxCNAMEs:     MaxCNAMEs,
-		Limiter:       v.Limiter,
+		Servers:         servers,
+		Anchors:         v.anchors(),
+		NegativeAnchors: v.ntas.Load(),
+		Logger:          v.logger(),
+		Now:             v.Now,
+		Timeout:         v.Timeout,
+		LookupTimeout:   v.LookupTimeout,
+		MaxCNAMEs:       MaxCNAMEs,
+		Limiter:         v.Limiter,
 		Limits: dnssec.Limits{
 			Queries:       v.MaxQueries,
 			Verifications: v.MaxVerifications,
@@ -197,6 +248,8 @@ func (v *Validating) Lookup(ctx context.Context, name string, qtype uint16) (*An
 		NXDomain: r.NXDomain,
 		TTL:      r.TTL,
 		Security: fromDNSSECSecurity(r.Security),
+		EDE:      r.EDE,
+		Reason:   r.Reason,
 	}, nil
 }
 
@@ -249,16 +302,28 @@ const (
 	// CheckNoRRSIG: the root DNSKEY RRset came without RRSIGs: the
 	// upstream strips DNSSEC records.
 	CheckNoRRSIG
-	// CheckUntrusted: the root DNSKEY RRset did not validate against the
-	// trust anchors (wrong anchors, a wrong clock, or a lying upstream).
+	// CheckUntrusted: the DNSKEY RRset of the root (or of another
+	// anchored zone) did not validate against the trust anchors (wrong
+	// anchors, a wrong clock, or a lying upstream).
 	CheckUntrusted
+	// CheckNoRootAnchor: Anchors holds no anchor for the root zone, so
+	// every name outside the anchored zones is Insecure and DANE is off
+	// for every public domain. Its Server is empty. An operator who
+	// means to validate private zones only may accept it.
+	CheckNoRootAnchor
+	// CheckBadNegativeAnchor: an entry of NegativeAnchors is unusable
+	// (no expiry, the root zone, an invalid name) and was ignored. Its
+	// Server is empty and its Err a *NegativeAnchorError.
+	CheckBadNegativeAnchor
 )
 
 var checkKindNames = [...]string{
-	CheckUnreachable: "unreachable",
-	CheckNoDNSKEY:    "no DNSKEY for the root (DNSSEC queries blocked)",
-	CheckNoRRSIG:     "RRSIGs stripped",
-	CheckUntrusted:   "root keys do not validate against the trust anchors",
+	CheckUnreachable:       "unreachable",
+	CheckNoDNSKEY:          "no DNSKEY for the root (DNSSEC queries blocked)",
+	CheckNoRRSIG:           "RRSIGs stripped",
+	CheckUntrusted:         "keys do not validate against the trust anchors",
+	CheckNoRootAnchor:      "no root trust anchor (public domains are Insecure)",
+	CheckBadNegativeAnchor: "unusable negative trust anchor ignored",
 }
 
 // checkKinds maps the validator's probe results to this package's.
@@ -293,6 +358,9 @@ type CheckError struct {
 // Error implements error.
 func (e *CheckError) Error() string {
 	s := "resolver: upstream " + quote.Text(e.Server) + ": " + e.Kind.String()
+	if e.Server == "" {
+		s = "resolver: " + e.Kind.String()
+	}
 	if e.Err != nil {
 		s += ": " + quote.Text(e.Err.Error())
 	}
@@ -303,18 +371,24 @@ func (e *CheckError) Error() string {
 func (e *CheckError) Unwrap() error { return e.Err }
 
 // Check probes every upstream server with a DO=1, CD=1 query for the
-// root DNSKEY RRset and validates it against the anchors. It returns nil
-// when all servers are fit, otherwise one *CheckError per unfit server
-// (joined with errors.Join; match with errors.As). It is meant for
-// start-up: a DANE client over an upstream that strips DNSSEC must say
-// so, not silently fail every lookup (DESIGN: security invariant 6).
+// root DNSKEY RRset and validates the keys of every anchored zone
+// against its anchors. It returns nil when all servers are fit and the
+// anchors usable, otherwise one *CheckError per problem (joined with
+// errors.Join; match with errors.As): per unfit server, and with an
+// empty Server for anchors without a root anchor (CheckNoRootAnchor: an
+// error, not a warning, since DANE is then off for every public domain;
+// an operator who validates private zones only may skip that kind) and
+// for each unusable entry of NegativeAnchors (CheckBadNegativeAnchor).
+// It is meant for start-up: a DANE client over an upstream that strips
+// DNSSEC must say so, not silently fail every lookup (DESIGN: security
+// invariant 6).
 func (v *Validating) Check(ctx context.Context) error {
 	servers, err := v.servers()
 	if err != nil {
 		return &CheckError{Kind: CheckUnreachable, Err: err}
 	}
 	cfg := v.config(nil)
-	var errs []error
+	errs := v.checkAnchors()
 	for _, srv := range servers {
 		k, err := v.val.Check(ctx, cfg, srv)
 		if k == 0 {

@@ -20,7 +20,14 @@
 //     wrong DS, unchased CNAME chains, delays (see Fault).
 //   - A test CA, an MTA-STS HTTPS server (SetPolicy, with switches for
 //     every failure a policy fetch can meet) and STARTTLS SMTP servers
-//     (AddMX) that record what they receive.
+//     (AddMX) that record what they receive, with switches for the
+//     misbehaving peer: no STARTTLS (stripped), a broken handshake, a
+//     stall at any stage, missing extensions and chosen replies
+//     (SMTPConfig).
+//   - Senders pointed at the World: World.Evaluator (an smtptls.Evaluator
+//     on the World's DNS, CA and policy server) and World.Client (a
+//     deliver.Client that also dials through the World). Send is a thin
+//     helper over deliver for one session with one host.
 //   - An address map: the World's names and addresses resolve and dial
 //     (DialContext, HTTPClient) to the real loopback listeners behind them,
 //     and everything else is refused, so no test ever leaves the machine.

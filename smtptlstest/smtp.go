@@ -1,7 +1,6 @@
 package smtptlstest
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -28,8 +27,32 @@ type SMTPConfig struct {
 	NoSTARTTLS bool
 	// BrokenHandshake offers STARTTLS and accepts the command, then
 	// sends bytes that are not TLS and closes the connection: a TLS
-	// failure that happens after the client committed to TLS.
+	// failure that happens after the client committed to TLS. A client
+	// that does not ask for STARTTLS can deliver in clear (the scripted
+	// server, see EHLO).
 	BrokenHandshake bool
+	// NoREQUIRETLS stops the server from listing REQUIRETLS (RFC 8689)
+	// after STARTTLS; by default it lists it, with SMTPUTF8 and DSN.
+	NoREQUIRETLS bool
+	// Stall makes the server stop answering, holding the connection open
+	// until the client gives up or the World closes: "greeting" (never
+	// greets), "EHLO" (never answers EHLO), "STARTTLS" (answers 220, then
+	// never handshakes), "DATA" (takes the message, never answers the
+	// final "."). Empty means never. It is served by the scripted server
+	// (see EHLO).
+	Stall string
+	// EHLO, when non-nil, replaces the server with a scripted cleartext
+	// server that advertises exactly these EHLO keywords (no STARTTLS
+	// unless listed, and then a Stall "STARTTLS" is the only use), so that
+	// tests can take away 8BITMIME or SMTPUTF8. Its deliveries are
+	// recorded like the others'.
+	EHLO []string
+	// Replies replaces the server's reply at a stage with a whole reply
+	// line such as "450 4.2.0 busy": "greeting", "EHLO" (the scripted
+	// server only), "MAIL", "RCPT" (every recipient), "RCPT <addr>" (one
+	// recipient, as sent), "DATA" (the reply to the final "."). Nil means
+	// the usual replies.
+	Replies map[string]string
 }
 
 // Delivery is one message an SMTPServer received.
@@ -49,6 +72,15 @@ type Delivery struct {
 	// TLSVersion is the negotiated TLS version (tls.VersionTLS13, ...), or
 	// 0 without TLS.
 	TLSVersion uint16
+	// Hello is the name the client gave in EHLO (or HELO).
+	Hello string
+	// Mail holds the MAIL FROM parameters (REQUIRETLS, SMTPUTF8, BODY,
+	// SIZE, RET, ENVID) as go-smtp parsed them; empty for the scripted
+	// server.
+	Mail smtp.MailOptions
+	// Rcpt holds each accepted recipient's parameters (NOTIFY, ORCPT),
+	// parallel to To; nil for the scripted server.
+	Rcpt []smtp.RcptOptions
 }
 
 // maxMessageBytes bounds what an SMTPServer accepts per message.
@@ -71,9 +103,9 @@ type SMTPServer struct {
 	conns       map[net.Conn]struct{}
 	closed      bool
 
-	tlsSrv, plainSrv *smtp.Server
-	tlsL, plainL     *chanListener
-	wg               sync.WaitGroup
+	tlsSrv, plainSrv, basicSrv *smtp.Server
+	tlsL, plainL, basicL       *chanListener
+	wg                         sync.WaitGroup
 }
 
 // AddMX starts an SMTP server for host (any case, with or without the
@@ -105,9 +137,12 @@ func (w *World) AddMX(host string, cfg SMTPConfig) *SMTPServer {
 		conns:   make(map[net.Conn]struct{}),
 		tlsL:    newChanListener(ln.Addr()),
 		plainL:  newChanListener(ln.Addr()),
+		basicL:  newChanListener(ln.Addr()),
 	}
 	s.tlsSrv = s.newServer(&tls.Config{GetCertificate: s.certificate})
 	s.plainSrv = s.newServer(nil)
+	s.basicSrv = s.newServer(&tls.Config{GetCertificate: s.certificate})
+	s.basicSrv.EnableREQUIRETLS = false
 
 	w.mu.Lock()
 	if w.closed {
@@ -121,7 +156,8 @@ func (w *World) AddMX(host string, cfg SMTPConfig) *SMTPServer {
 	w.mxs = append(w.mxs, s)
 	w.mu.Unlock()
 
-	s.wg.Add(3)
+	s.wg.Add(4)
+	go func() { defer s.wg.Done(); s.basicSrv.Serve(s.basicL) }()
 	go func() { defer s.wg.Done(); s.tlsSrv.Serve(s.tlsL) }()
 	go func() { defer s.wg.Done(); s.plainSrv.Serve(s.plainL) }()
 	go func() { defer s.wg.Done(); s.accept() }()
@@ -139,6 +175,9 @@ func (s *SMTPServer) newServer(tc *tls.Config) *smtp.Server {
 	srv.ReadTimeout = 30 * time.Second
 	srv.WriteTimeout = 30 * time.Second
 	srv.AllowInsecureAuth = true
+	srv.EnableSMTPUTF8 = true
+	srv.EnableREQUIRETLS = true
+	srv.EnableDSN = true
 	srv.ErrorLog = discardLogger()
 	return srv
 }
@@ -210,58 +249,24 @@ func (s *SMTPServer) accept() {
 			c.Close()
 			return
 		}
-		tc := &trackedConn{Conn: c, s: s}
+		cfg := s.cfg
+		tc := &trackedConn{Conn: c, s: s, cfg: &cfg}
 		s.conns[tc] = struct{}{}
 		s.connections++
-		cfg := s.cfg
 		s.mu.Unlock()
 		switch {
-		case cfg.BrokenHandshake:
+		case cfg.Stall != "" || cfg.EHLO != nil || cfg.Replies["greeting"] != "" || cfg.BrokenHandshake:
 			s.wg.Add(1)
 			go func() {
 				defer s.wg.Done()
-				s.broken(tc)
+				s.scripted(tc, cfg)
 			}()
 		case cfg.NoSTARTTLS:
 			s.plainL.push(tc)
+		case cfg.NoREQUIRETLS:
+			s.basicL.push(tc)
 		default:
 			s.tlsL.push(tc)
-		}
-	}
-}
-
-// broken speaks just enough SMTP to accept STARTTLS, then answers the
-// client's TLS handshake with bytes that are not TLS.
-func (s *SMTPServer) broken(c net.Conn) {
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(30 * time.Second))
-	br := bufio.NewReaderSize(io.LimitReader(c, 64<<10), 1024)
-	fmt.Fprintf(c, "220 %s ESMTP smtptlstest\r\n", s.host)
-	for {
-		line, err := br.ReadSlice('\n')
-		if err != nil {
-			return
-		}
-		verb, _, _ := strings.Cut(strings.TrimSpace(string(line)), " ")
-		switch strings.ToUpper(verb) {
-		case "EHLO":
-			fmt.Fprintf(c, "250-%s\r\n250-PIPELINING\r\n250 STARTTLS\r\n", s.host)
-		case "HELO":
-			fmt.Fprintf(c, "250 %s\r\n", s.host)
-		case "STARTTLS":
-			io.WriteString(c, "220 2.0.0 Ready to start TLS\r\n")
-			// Wait for the ClientHello, so that the client reads our
-			// garbage rather than a reset.
-			c.SetReadDeadline(time.Now().Add(5 * time.Second))
-			buf := make([]byte, 4096)
-			c.Read(buf)
-			io.WriteString(c, "this is not TLS\r\n\x00\x00\x00\x00")
-			return
-		case "QUIT":
-			io.WriteString(c, "221 2.0.0 Bye\r\n")
-			return
-		default:
-			io.WriteString(c, "502 5.5.1 Command not implemented\r\n")
 		}
 	}
 }
@@ -277,6 +282,7 @@ func (s *SMTPServer) close() {
 	s.ln.Close()
 	s.tlsL.Close()
 	s.plainL.Close()
+	s.basicL.Close()
 	for _, c := range conns {
 		c.Close()
 	}
@@ -286,6 +292,7 @@ func (s *SMTPServer) close() {
 	// that their connections are closed.
 	s.tlsSrv.Shutdown(ctx)
 	s.plainSrv.Shutdown(ctx)
+	s.basicSrv.Shutdown(ctx)
 	s.wg.Wait()
 }
 
@@ -293,6 +300,7 @@ func (s *SMTPServer) close() {
 type trackedConn struct {
 	net.Conn
 	s    *SMTPServer
+	cfg  *SMTPConfig
 	once sync.Once
 }
 
@@ -311,21 +319,73 @@ type session struct {
 	c    *smtp.Conn
 	from string
 	to   []string
+	mail smtp.MailOptions
+	rcpt []smtp.RcptOptions
 }
 
 func (ss *session) Reset() {
-	ss.from, ss.to = "", nil
+	ss.from, ss.to, ss.rcpt = "", nil, nil
 }
 
 func (ss *session) Logout() error { return nil }
 
-func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
-	ss.from, ss.to = from, nil
+// reply returns the configured reply for stage as a go-smtp error, or nil.
+func (ss *session) reply(stage string) error {
+	var cfg *SMTPConfig
+	if tc, ok := ss.c.Conn().(*trackedConn); ok {
+		cfg = tc.cfg
+	} else if tc, ok := ss.c.Conn().(*tls.Conn); ok {
+		if t, ok := tc.NetConn().(*trackedConn); ok {
+			cfg = t.cfg
+		}
+	}
+	if cfg == nil || cfg.Replies[stage] == "" {
+		return nil
+	}
+	return smtpError(cfg.Replies[stage])
+}
+
+// smtpError parses a reply line "450 4.2.0 text" into a go-smtp error.
+func smtpError(line string) error {
+	e := &smtp.SMTPError{Message: line}
+	code, rest, _ := strings.Cut(line, " ")
+	fmt.Sscanf(code, "%d", &e.Code)
+	e.EnhancedCode = smtp.NoEnhancedCode
+	if enh, text, ok := strings.Cut(rest, " "); ok {
+		var a, b, c int
+		if n, _ := fmt.Sscanf(enh, "%d.%d.%d", &a, &b, &c); n == 3 {
+			e.EnhancedCode = smtp.EnhancedCode{a, b, c}
+			rest = text
+		}
+	}
+	e.Message = rest
+	return e
+}
+
+func (ss *session) Mail(from string, o *smtp.MailOptions) error {
+	if err := ss.reply("MAIL"); err != nil {
+		return err
+	}
+	ss.from, ss.to, ss.rcpt = from, nil, nil
+	if o != nil {
+		ss.mail = *o
+	}
 	return nil
 }
 
-func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+func (ss *session) Rcpt(to string, o *smtp.RcptOptions) error {
+	if err := ss.reply("RCPT " + to); err != nil {
+		return err
+	}
+	if err := ss.reply("RCPT"); err != nil {
+		return err
+	}
 	ss.to = append(ss.to, to)
+	var ro smtp.RcptOptions
+	if o != nil {
+		ro = *o
+	}
+	ss.rcpt = append(ss.rcpt, ro)
 	return nil
 }
 
@@ -334,7 +394,10 @@ func (ss *session) Data(r io.Reader) error {
 	if err != nil {
 		return err
 	}
-	d := Delivery{From: ss.from, To: slices.Clone(ss.to), Data: data}
+	if err := ss.reply("DATA"); err != nil {
+		return err
+	}
+	d := Delivery{From: ss.from, To: slices.Clone(ss.to), Data: data, Hello: ss.c.Hostname(), Mail: ss.mail, Rcpt: slices.Clone(ss.rcpt)}
 	if st, ok := ss.c.TLSConnectionState(); ok {
 		d.TLS = true
 		d.ServerName = st.ServerName

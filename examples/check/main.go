@@ -18,6 +18,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -28,6 +29,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+	"github.com/miekg/dns"
 
 	"github.com/smtptls/smtptls"
 	"github.com/smtptls/smtptls/examples/internal/demoworld"
@@ -41,7 +43,9 @@ import (
 type Report struct {
 	Domain   string       `json:"domain"`
 	Error    string       `json:"error,omitempty"`
+	EDE      uint16       `json:"ede,omitempty"` // of a DNS failure (RFC 8914)
 	MXSecure bool         `json:"mx_secure"`
+	MXWhy    *Why         `json:"mx_insecure,omitempty"`
 	Implicit bool         `json:"implicit_mx,omitempty"`
 	STS      *STSReport   `json:"mta_sts,omitempty"`
 	Hosts    []HostReport `json:"hosts"`
@@ -60,12 +64,22 @@ type STSReport struct {
 	FetchError string   `json:"fetch_error,omitempty"`
 }
 
+// Why says why a DNS answer is Insecure: the Extended DNS Error code
+// (RFC 8914) when one fits, and the resolver's reason naming the zone and
+// the record.
+type Why struct {
+	EDE    uint16 `json:"ede,omitempty"`
+	Reason string `json:"reason"`
+}
+
 // HostReport describes one MX host.
 type HostReport struct {
 	Name         string         `json:"name"`
 	Preference   uint16         `json:"preference"`
 	Addrs        []string       `json:"addrs"`
 	AddrSecurity string         `json:"addr_security"`
+	AddrWhy      *Why           `json:"addr_insecure,omitempty"`
+	EDE          uint16         `json:"ede,omitempty"` // of the lookup failure that made the host unusable
 	Level        string         `json:"level"`
 	Unusable     string         `json:"unusable,omitempty"`
 	TLSABase     string         `json:"tlsa_base,omitempty"`
@@ -109,7 +123,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		w := smtptlstest.NewWorld()
 		defer w.Close()
 		demoworld.Build(w)
-		ev = demoworld.Evaluator(w, slog.New(slog.DiscardHandler))
+		ev = w.Evaluator()
+		ev.Logger = slog.New(slog.DiscardHandler)
+		ev.STS.Logger = ev.Logger
 		dial = w.DialContext
 		if len(domains) == 0 {
 			for _, c := range demoworld.Cases {
@@ -156,10 +172,13 @@ func check(ctx context.Context, ev *smtptls.Evaluator, dial func(context.Context
 	rep := Report{Domain: domain}
 	dec, err := ev.Evaluate(ctx, domain)
 	if err != nil {
-		rep.Error = err.Error()
+		rep.Error, rep.EDE = err.Error(), edeOf(err)
 		return rep, 2
 	}
 	rep.Domain, rep.MXSecure, rep.Implicit = dec.Domain, dec.MXSecure, dec.ImplicitMX
+	if !dec.MXSecure && !dec.Relay {
+		rep.MXWhy = why(ctx, ev.Resolver, dec.Domain, dns.TypeMX)
+	}
 	if s := dec.STS; s != nil {
 		sr := &STSReport{Record: s.RecordStatus.String(), ID: s.ID, Source: s.Source.String()}
 		if s.Mode != "" {
@@ -180,6 +199,9 @@ func check(ctx context.Context, ev *smtptls.Evaluator, dial func(context.Context
 	allOK := true
 	for _, h := range dec.Hosts {
 		hr := checkHost(ctx, dial, ev.Roots, h)
+		if h.Err == nil && h.AddrSecurity == resolver.Insecure {
+			hr.AddrWhy = why(ctx, ev.Resolver, h.Name, dns.TypeA)
+		}
 		if h.Err == nil {
 			usable++
 			allOK = allOK && hr.OK
@@ -205,7 +227,7 @@ func checkHost(ctx context.Context, dial func(context.Context, string, string) (
 		}
 	}
 	if h.Err != nil {
-		hr.Unusable = h.Err.Error()
+		hr.Unusable, hr.EDE = h.Err.Error(), edeOf(h.Err)
 		hr.Result = string(h.FailureResult(h.Err))
 		return hr
 	}
@@ -293,6 +315,28 @@ func checkHost(ctx context.Context, dial func(context.Context, string, string) (
 	return hr
 }
 
+// why asks the resolver again (the Evaluator's Cache answers) why an
+// answer is Insecure.
+func why(ctx context.Context, r resolver.Resolver, name string, qtype uint16) *Why {
+	if r == nil {
+		return nil
+	}
+	a, err := r.Lookup(ctx, name, qtype)
+	if err != nil || a.Security != resolver.Insecure {
+		return nil
+	}
+	return &Why{EDE: a.EDE, Reason: a.Reason}
+}
+
+// edeOf returns the Extended DNS Error code of a resolver failure, or 0.
+func edeOf(err error) uint16 {
+	var e *resolver.Error
+	if errors.As(err, &e) {
+		return e.EDE
+	}
+	return 0
+}
+
 type captureVerifier struct{ cs *tls.ConnectionState }
 
 func (c captureVerifier) Verify(cs tls.ConnectionState) error { *c.cs = cs; return nil }
@@ -305,10 +349,22 @@ func describe(c *x509.Certificate) string {
 	return s + " issuer=" + c.Issuer.String() + " notAfter=" + c.NotAfter.UTC().Format(time.DateOnly)
 }
 
+// edeText shows an Extended DNS Error code (RFC 8914) with its name.
+func edeText(code uint16) string {
+	if code == 0 {
+		return ""
+	}
+	name := dns.ExtendedErrorCodeToString[code]
+	if name == "" {
+		name = "unassigned"
+	}
+	return fmt.Sprintf(" [EDE %d: %s]", code, name)
+}
+
 func printReport(w io.Writer, r Report) {
 	fmt.Fprintf(w, "== %s\n", r.Domain)
 	if r.Error != "" {
-		fmt.Fprintf(w, "   error: %s\n\n", r.Error)
+		fmt.Fprintf(w, "   error: %s%s\n\n", r.Error, edeText(r.EDE))
 		return
 	}
 	sec := "insecure"
@@ -316,6 +372,9 @@ func printReport(w io.Writer, r Report) {
 		sec = "secure (DNSSEC)"
 	}
 	fmt.Fprintf(w, "   MX RRset: %s%s\n", sec, map[bool]string{true: ", implicit MX", false: ""}[r.Implicit])
+	if r.MXWhy != nil {
+		fmt.Fprintf(w, "     insecure: %s%s\n", r.MXWhy.Reason, edeText(r.MXWhy.EDE))
+	}
 	if s := r.STS; s != nil {
 		fmt.Fprintf(w, "   MTA-STS: record %s", s.Record)
 		if s.Mode != "" {
@@ -331,8 +390,11 @@ func printReport(w io.Writer, r Report) {
 	}
 	for _, h := range r.Hosts {
 		fmt.Fprintf(w, "   MX %d %s [%s] addresses %s: level %s\n", h.Preference, h.Name, strings.Join(h.Addrs, " "), h.AddrSecurity, h.Level)
+		if h.AddrWhy != nil {
+			fmt.Fprintf(w, "     insecure: %s%s\n", h.AddrWhy.Reason, edeText(h.AddrWhy.EDE))
+		}
 		if h.Unusable != "" {
-			fmt.Fprintf(w, "     UNUSABLE: %s (tls-rpt %s)\n", h.Unusable, h.Result)
+			fmt.Fprintf(w, "     UNUSABLE: %s%s (tls-rpt %s)\n", h.Unusable, edeText(h.EDE), h.Result)
 			continue
 		}
 		for _, t := range h.TLSA {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 	"testing"
 )
 
@@ -41,5 +42,29 @@ func TestCheckDemo(t *testing.T) {
 	}
 	if code := run([]string{}, &out, &out); code != 3 {
 		t.Errorf("no domain: exit %d, want 3", code)
+	}
+}
+
+// TestCheckExplainsInsecure: an Insecure MX RRset and insecure addresses
+// come with the resolver's reason, in JSON and in text.
+func TestCheckExplainsInsecure(t *testing.T) {
+	var out, errb bytes.Buffer
+	run([]string{"-demo", "-json", "plain.test"}, &out, &errb)
+	var reps []Report
+	if err := json.Unmarshal(out.Bytes(), &reps); err != nil || len(reps) != 1 || len(reps[0].Hosts) != 1 {
+		t.Fatalf("bad JSON (%v): %s%s", err, out.String(), errb.String())
+	}
+	const want = `insecure delegation: no DS for "plain.test."`
+	r := reps[0]
+	if r.MXSecure || r.MXWhy == nil || !strings.Contains(r.MXWhy.Reason, want) {
+		t.Errorf("mx_insecure %+v, want a reason with %s", r.MXWhy, want)
+	}
+	if h := r.Hosts[0]; h.AddrWhy == nil || !strings.Contains(h.AddrWhy.Reason, want) {
+		t.Errorf("addr_insecure %+v, want a reason with %s", h.AddrWhy, want)
+	}
+	out.Reset()
+	run([]string{"-demo", "dane-ee.test", "plain.test"}, &out, &errb)
+	if n := strings.Count(out.String(), "insecure: \""); n != 2 || !strings.Contains(out.String(), want) {
+		t.Errorf("text output with %d reasons, want 2 (for plain.test only):\n%s", n, out.String())
 	}
 }

@@ -18,10 +18,12 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/smtptls/smtptls"
+	"github.com/smtptls/smtptls/deliver"
 	"github.com/smtptls/smtptls/examples/internal/demoworld"
 	"github.com/smtptls/smtptls/smtptlstest"
 	"github.com/smtptls/smtptls/tlsrpt"
@@ -42,7 +44,10 @@ func run(out io.Writer, verbose bool) int {
 	if verbose {
 		logger = slog.Default()
 	}
-	ev := demoworld.Evaluator(w, logger)
+	ev := w.Evaluator()
+	ev.Logger, ev.STS.Logger = logger, logger
+	client := w.Client()
+	client.Evaluator = ev
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if err := ev.Check(ctx); err != nil {
@@ -54,7 +59,7 @@ func run(out io.Writer, verbose bool) int {
 	fmt.Fprintln(tw, "DOMAIN\tMX\tMECHANISM\tOUTCOME\tVERDICT\tTLS-RPT\tOK\tWHY")
 	failed := 0
 	for _, c := range demoworld.Cases {
-		r := deliver(ctx, w, ev, c.Domain)
+		r := deliverTo(ctx, client, c.Domain)
 		ok := r.outcome == c.Want && (c.Verdict == "" || r.verdict == c.Verdict) && r.result == c.Result
 		mark := "yes"
 		if !ok {
@@ -91,20 +96,34 @@ type result struct {
 	err                             error
 }
 
-// deliver is the MTA's loop: evaluate, try the deliverable hosts in
-// order, and stop at the first that accepts the message.
-func deliver(ctx context.Context, w *smtptlstest.World, ev *smtptls.Evaluator, domain string) result {
-	d, err := ev.Evaluate(ctx, domain)
+// deliverTo is one delivery attempt with package deliver; the decision
+// (from the Evaluator's cache) names the mechanism of the host used and
+// the TLS-RPT result of an unusable host.
+func deliverTo(ctx context.Context, c *deliver.Client, domain string) result {
+	r := result{outcome: "deferred", mx: "-", mechanism: "-"}
+	body := "From: demo@sender.test\r\nTo: postmaster@" + domain + "\r\nSubject: smtptls demo\r\n\r\nHello.\r\n"
+	res, err := c.Deliver(ctx, &deliver.Message{From: "demo@sender.test", To: []string{"postmaster@" + domain},
+		Body: strings.NewReader(body), Size: int64(len(body))})
 	if err != nil {
-		r := result{mx: "-", mechanism: "-", outcome: "deferred", err: err}
-		if errors.Is(err, smtptls.ErrNullMX) || errors.Is(err, smtptls.ErrNoSuchDomain) {
-			r.outcome = "bounced"
-		}
+		r.err = err
 		return r
 	}
-	r := result{outcome: "deferred", mx: "-", mechanism: "-"}
+	rc := res.Rcpts[0]
+	r.outcome = rc.Status.String()
+	if rc.Status != deliver.Delivered {
+		r.err = errors.New(rc.Text)
+	}
+	for _, t := range res.Tries {
+		if t.Result != "" && r.result == "" {
+			r.result = t.Result
+		}
+	}
+	d, err := c.Evaluator.Evaluate(ctx, domain)
+	if err != nil {
+		return r
+	}
 	for _, h := range d.Hosts {
-		if h.Err != nil {
+		if h.Err != nil && len(res.Tries) == 0 {
 			if r.mx == "-" {
 				r.mx, r.mechanism = h.Name, "unusable"
 			}
@@ -112,27 +131,16 @@ func deliver(ctx context.Context, w *smtptlstest.World, ev *smtptls.Evaluator, d
 			if errors.As(h.Err, &e) && r.result == "" {
 				r.result = e.Result
 			}
-			r.err = h.Err
-			continue
 		}
-		o := smtptlstest.Send(ctx, w.DialContext, h, 25, smtptls.Attempt{}, smtptlstest.Message{
-			From: "demo@sender.test",
-			To:   []string{"postmaster@" + domain},
-			Data: []byte("From: demo@sender.test\r\nTo: postmaster@" + domain + "\r\nSubject: smtptls demo\r\n\r\nHello.\r\n"),
-		})
-		r.mx, r.mechanism = h.Name, h.Level.String()
-		if o.Result != "" && r.result == "" {
-			r.result = o.Result
+		if h.Err == nil && h.Name == res.Host {
+			r.mx, r.mechanism = h.Name, h.Level.String()
 		}
-		if o.Delivered {
-			r.outcome = "delivered"
-			r.verdict = o.Verdict.String()
-			if !o.TLS {
-				r.verdict = "cleartext"
-			}
-			return r
+	}
+	if rc.Status == deliver.Delivered {
+		r.verdict = res.Verdict.String()
+		if !res.TLS {
+			r.verdict = "cleartext"
 		}
-		r.err = o.Err
 	}
 	return r
 }

@@ -51,6 +51,20 @@ func TestLayering(t *testing.T) {
 			}
 		}
 	})
+	t.Run("only the test kit, tests and examples reach go-smtp", func(t *testing.T) {
+		// deliver has its own SMTP client (its doc.go says why).
+		for _, line := range goList(t, "-f", "{{.ImportPath}} {{join .Deps \" \"}}", mod+"/...") {
+			f := strings.Fields(line)
+			p := f[0]
+			if strings.HasPrefix(p, mod+"/smtptlstest") || strings.HasPrefix(p, mod+"/examples") ||
+				strings.HasPrefix(p, mod+"/internal/e2e") || strings.HasPrefix(p, mod+"/interop") {
+				continue
+			}
+			if slices.Contains(f[1:], "github.com/emersion/go-smtp") {
+				t.Errorf("%s reaches github.com/emersion/go-smtp", p)
+			}
+		}
+	})
 	t.Run("tlsverify imports neither net nor a resolver package", func(t *testing.T) {
 		for _, imp := range imports("tlsverify") {
 			if imp == "net" || strings.HasPrefix(imp, mod+"/resolver") {

@@ -4,11 +4,6 @@
 package demoworld
 
 import (
-	"log/slog"
-
-	"github.com/smtptls/smtptls"
-	"github.com/smtptls/smtptls/mtasts"
-	"github.com/smtptls/smtptls/resolver"
 	"github.com/smtptls/smtptls/smtptlstest"
 	"github.com/smtptls/smtptls/tlsrpt"
 )
@@ -74,20 +69,5 @@ func Build(w *smtptlstest.World) {
 			continue
 		}
 		w.AddDomain(c.Domain, c.Scenario)
-	}
-}
-
-// Evaluator returns an Evaluator wired to w as a production one is to the
-// Internet: DNSSEC validated in-process (resolver.Validating, trusting the
-// world's root key instead of IANA's) over the world's recursive
-// resolver, with a cache; MTA-STS fetched with the world's HTTPS client;
-// the world's CA as WebPKI root.
-func Evaluator(w *smtptlstest.World, logger *slog.Logger) *smtptls.Evaluator {
-	r := &resolver.Cache{Resolver: &resolver.Validating{Servers: []string{w.DNSAddr()}, Anchors: w.Anchors()}}
-	return &smtptls.Evaluator{
-		Resolver: r,
-		STS:      &mtasts.Client{Resolver: r, HTTPClient: w.HTTPClient(), Logger: logger},
-		Roots:    w.CA().Pool(),
-		Logger:   logger,
 	}
 }

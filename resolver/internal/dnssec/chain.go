@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/smtptls/smtptls/internal/quote"
 )
 
 // The chain of trust in stub mode. Zone cuts are not known in advance:
@@ -47,8 +49,32 @@ type zoneState struct {
 	tags []uint16
 	// ttl is how long (seconds) the state may be cached.
 	ttl uint32
-	// why says why an insecure state is insecure, for logs.
+	// why says why an insecure state is insecure, naming the zone and
+	// the proof; ede is its Extended DNS Error code (RFC 8914) or 0.
 	why string
+	ede uint16
+}
+
+// negative returns the Insecure state of a name at or below a negative
+// trust anchor in force (RFC 7646), or nil. Such states are never cached
+// (the operator may lift the NTA at any time) and the first use is
+// remembered for the lookup's log line.
+func (l *lookup) negative(name string) *zoneState {
+	z, exp := l.ntas.active(name, l.now)
+	if z == "" {
+		return nil
+	}
+	used := z // only this path may allocate
+	l.ntaUsed.CompareAndSwap(nil, &used)
+	return &zoneState{name: z, status: statusInsecure,
+		why: "negative trust anchor " + quote.String(z) + " until " + exp.UTC().Format(time.RFC3339) + " (RFC 7646)"}
+}
+
+// unanchored is the Insecure state of a name that no trust anchor
+// encloses: there is nothing to validate it against (RFC 4035 4.3, as
+// unbound and BIND do).
+func unanchored(name string) *zoneState {
+	return &zoneState{name: name, status: statusInsecure, why: "no trust anchor encloses " + quote.String(name)}
 }
 
 // keysFor returns the keys with the given tag and algorithm.
@@ -121,13 +147,13 @@ func (c *zoneCache) put(z *zoneState, now time.Time) {
 }
 
 // deepest returns the cached state of name or of its closest ancestor
-// that has one.
-func (c *zoneCache) deepest(name string, now time.Time) *zoneState {
+// that has one, looking no higher than top.
+func (c *zoneCache) deepest(name, top string, now time.Time) *zoneState {
 	for n := name; ; n = parent(n) {
 		if z := c.get(n, now); z != nil {
 			return z
 		}
-		if n == "." {
+		if n == top || n == "." {
 			return nil
 		}
 	}
@@ -146,12 +172,21 @@ type keysOpt struct {
 // keys returns the state of zone: its validated keys, or insecure, or
 // not a zone apex. Results are cached and concurrent requests for the
 // same zone share one flight.
+//
+// A zone at or below a negative trust anchor, or under no trust anchor,
+// is Insecure without any query, before the cache is consulted.
 func (l *lookup) keys(zone string, o keysOpt) (*zoneState, error) {
+	if z := l.negative(zone); z != nil {
+		return z, nil
+	}
+	if l.anchors.closest(zone) == "" {
+		return unanchored(zone), nil
+	}
 	if z := l.v.cache.get(zone, l.now); z != nil {
 		return z, nil
 	}
 	if o.depth > maxDepth {
-		return nil, bogus(dns.ExtendedErrorCodeDNSBogus, "work limit: chain of trust deeper than %d zones at %s", maxDepth, zone)
+		return nil, bogus(dns.ExtendedErrorCodeDNSBogus, "work limit: chain of trust deeper than %d zones at %s", maxDepth, quote.String(zone))
 	}
 	// A follower whose leader's lookup was cancelled tries again with
 	// its own context rather than inherit someone else's timeout.
@@ -180,8 +215,10 @@ func (l *lookup) keys(zone string, o keysOpt) (*zoneState, error) {
 }
 
 func (l *lookup) keysUncached(zone string, o keysOpt) (*zoneState, error) {
-	if zone == "." {
-		return l.rootKeys()
+	if l.anchors.isAnchor(zone) {
+		// The closest anchor wins: an anchored zone's keys come from
+		// its anchor, never from a DS in its parent.
+		return l.anchorKeys(zone)
 	}
 	if o.speculate {
 		l.start(zone, dns.TypeDNSKEY)
@@ -204,7 +241,7 @@ func (l *lookup) keysUncached(zone string, o keysOpt) (*zoneState, error) {
 			return nil, err
 		}
 		if r.sec != Secure {
-			return &zoneState{name: zone, status: statusInsecure, ttl: r.ttl, why: "DS RRset is insecure"}, nil
+			return &zoneState{name: zone, status: statusInsecure, ttl: r.ttl, why: r.why, ede: r.ede}, nil
 		}
 		return l.fromDS(zone, ds.rrs, r.ttl)
 	}
@@ -214,9 +251,9 @@ func (l *lookup) keysUncached(zone string, o keysOpt) (*zoneState, error) {
 // fromDS validates the DNSKEY RRset of zone against its validated DS
 // RRset (RFC 4035 5.2).
 func (l *lookup) fromDS(zone string, ds []dns.RR, dsTTL uint32) (*zoneState, error) {
-	usable, why := usableDS(ds)
+	usable, why, ede := usableDS(ds)
 	if len(usable) == 0 {
-		return &zoneState{name: zone, status: statusInsecure, ttl: dsTTL, why: why}, nil
+		return &zoneState{name: zone, status: statusInsecure, ttl: dsTTL, why: "DS RRset of " + quote.String(zone) + ": " + why, ede: ede}, nil
 	}
 	msg, err := l.fetch(zone, dns.TypeDNSKEY)
 	if err != nil {
@@ -225,26 +262,25 @@ func (l *lookup) fromDS(zone string, ds []dns.RR, dsTTL uint32) (*zoneState, err
 	return l.validateDNSKEY(zone, msg, usable, dsTTL)
 }
 
-// rootKeys validates the root DNSKEY RRset against the trust anchors.
-func (l *lookup) rootKeys() (*zoneState, error) {
-	anchors := make([]dns.RR, 0, len(l.anchors))
-	for _, a := range l.anchors {
-		anchors = append(anchors, a)
-	}
-	usable, why := usableDS(anchors)
+// anchorKeys validates the DNSKEY RRset of an anchored zone against its
+// trust anchors. An anchor that cannot be used (no supported algorithm
+// or digest, keys too small) is Indeterminate, not Insecure: it is a
+// configuration the operator must fix, not a property of the zone.
+func (l *lookup) anchorKeys(zone string) (*zoneState, error) {
+	usable, why, _ := usableDS(l.anchors.ds(zone))
 	if len(usable) == 0 {
-		return nil, &Error{Kind: KindIndeterminate, EDE: dns.ExtendedErrorCodeDNSSECIndeterminate, Reason: "no usable trust anchor: " + why}
+		return nil, &Error{Kind: KindIndeterminate, EDE: dns.ExtendedErrorCodeDNSSECIndeterminate, Reason: "no usable trust anchor for " + quote.String(zone) + ": " + why}
 	}
-	msg, err := l.fetch(".", dns.TypeDNSKEY)
+	msg, err := l.fetch(zone, dns.TypeDNSKEY)
 	if err != nil {
 		return nil, err
 	}
-	z, err := l.validateDNSKEY(".", msg, usable, maxTTL)
+	z, err := l.validateDNSKEY(zone, msg, usable, maxTTL)
 	if err != nil {
 		return nil, err
 	}
 	if z.status != statusSecure {
-		return nil, &Error{Kind: KindIndeterminate, EDE: dns.ExtendedErrorCodeDNSSECIndeterminate, Reason: "trust anchor unusable: " + z.why}
+		return nil, &Error{Kind: KindIndeterminate, EDE: dns.ExtendedErrorCodeDNSSECIndeterminate, Reason: "trust anchor for " + quote.String(zone) + " unusable: " + z.why}
 	}
 	return z, nil
 }
@@ -255,7 +291,7 @@ func (l *lookup) rootKeys() (*zoneState, error) {
 func (l *lookup) validateDNSKEY(zone string, msg *dns.Msg, ds []*dns.DS, dsTTL uint32) (*zoneState, error) {
 	set := find(group(msg.Answer), zone, dns.TypeDNSKEY)
 	if set == nil {
-		return nil, bogus(dns.ExtendedErrorCodeDNSKEYMissing, "DS for %s exists but the zone has no DNSKEY RRset", zone)
+		return nil, bogus(dns.ExtendedErrorCodeDNSKEYMissing, "DS for %s exists but the zone has no DNSKEY RRset", quote.String(zone))
 	}
 	var (
 		matched, small bool
@@ -272,7 +308,7 @@ func (l *lookup) validateDNSKEY(zone string, msg *dns.Msg, ds []*dns.DS, dsTTL u
 			}
 			// Bound the digests computed per DS as the verifications are.
 			if n++; n > l.lim.keysPerTag {
-				return nil, bogus(dns.ExtendedErrorCodeDNSBogus, "work limit: more than %d DNSKEYs of %s match DS tag %d", l.lim.keysPerTag, zone, d.KeyTag)
+				return nil, bogus(dns.ExtendedErrorCodeDNSBogus, "work limit: more than %d DNSKEYs of %s match DS tag %d", l.lim.keysPerTag, quote.String(zone), d.KeyTag)
 			}
 			if !dsMatches(d, k) {
 				continue
@@ -280,11 +316,11 @@ func (l *lookup) validateDNSKEY(zone string, msg *dns.Msg, ds []*dns.DS, dsTTL u
 			if k.Flags&dns.REVOKE != 0 {
 				// RFC 5011 2.1: a revoked key validates nothing but
 				// its own revocation.
-				lastErr = bogus(dns.ExtendedErrorCodeDNSBogus, "DNSKEY %d of %s named by the DS is revoked", d.KeyTag, zone)
+				lastErr = bogus(dns.ExtendedErrorCodeDNSBogus, "DNSKEY %d of %s named by the DS is revoked", d.KeyTag, quote.String(zone))
 				continue
 			}
 			if !zoneKey(k) {
-				lastErr = bogus(dns.ExtendedErrorCodeNoZoneKeyBitSet, "DNSKEY %d of %s named by the DS is not a zone key", d.KeyTag, zone)
+				lastErr = bogus(dns.ExtendedErrorCodeNoZoneKeyBitSet, "DNSKEY %d of %s named by the DS is not a zone key", d.KeyTag, quote.String(zone))
 				continue
 			}
 			matched = true
@@ -293,7 +329,7 @@ func (l *lookup) validateDNSKEY(zone string, msg *dns.Msg, ds []*dns.DS, dsTTL u
 				continue
 			}
 			if tried >= l.lim.sigs {
-				return nil, bogus(dns.ExtendedErrorCodeDNSBogus, "work limit: more than %d trust paths tried for %s", l.lim.sigs, zone)
+				return nil, bogus(dns.ExtendedErrorCodeDNSBogus, "work limit: more than %d trust paths tried for %s", l.lim.sigs, quote.String(zone))
 			}
 			tried++
 			one := &zoneState{name: zone, status: statusSecure, keys: []*dns.DNSKEY{k}, tags: []uint16{d.KeyTag}}
@@ -313,7 +349,9 @@ func (l *lookup) validateDNSKEY(zone string, msg *dns.Msg, ds []*dns.DS, dsTTL u
 		}
 	}
 	if small && lastErr == nil {
-		return &zoneState{name: zone, status: statusInsecure, ttl: dsTTL, why: smallWhy}, nil
+		// RFC 4035 5.2: no usable authentication path, as for an
+		// unsupported algorithm (EDE 1).
+		return &zoneState{name: zone, status: statusInsecure, ttl: dsTTL, why: smallWhy, ede: dns.ExtendedErrorCodeUnsupportedDNSKEYAlgorithm}, nil
 	}
 	if lastErr != nil {
 		var e *Error
@@ -325,9 +363,9 @@ func (l *lookup) validateDNSKEY(zone string, msg *dns.Msg, ds []*dns.DS, dsTTL u
 		return nil, lastErr
 	}
 	if !matched {
-		return nil, bogus(dns.ExtendedErrorCodeDNSKEYMissing, "no DNSKEY of %s matches its DS RRset", zone)
+		return nil, bogus(dns.ExtendedErrorCodeDNSKEYMissing, "no DNSKEY of %s matches its DS RRset", quote.String(zone))
 	}
-	return nil, bogus(dns.ExtendedErrorCodeDNSBogus, "DNSKEY RRset of %s is not signed by a key its DS names", zone)
+	return nil, bogus(dns.ExtendedErrorCodeDNSBogus, "DNSKEY RRset of %s is not signed by a key its DS names", quote.String(zone))
 }
 
 // dsDenied handles a DS answer without a DS RRset: a signed proof from
@@ -339,17 +377,13 @@ func (l *lookup) dsDenied(zone string, msg *dns.Msg, o keysOpt) (*zoneState, err
 		return nil, err
 	}
 	if p.sec == Insecure {
-		return &zoneState{name: zone, status: statusInsecure, ttl: p.ttl, why: p.why}, nil
+		return &zoneState{name: zone, status: statusInsecure, ttl: p.ttl, why: p.why, ede: p.ede}, nil
 	}
-	st, err := p.dsStatus(zone)
+	st, why, err := p.dsStatus(zone)
 	if err != nil {
 		return nil, err
 	}
-	z := &zoneState{name: zone, status: st, ttl: p.ttl}
-	if st == statusInsecure {
-		z.why = "insecure delegation from " + p.zone
-	}
-	return z, nil
+	return &zoneState{name: zone, status: st, ttl: p.ttl, why: why}, nil
 }
 
 // walk returns the state of the zone holding name as data: the deepest
@@ -357,11 +391,18 @@ func (l *lookup) dsDenied(zone string, msg *dns.Msg, o keysOpt) (*zoneState, err
 // delegation lies on the way. It asks for the DS of each name below the
 // deepest known zone in turn, prefetching a few ahead.
 func (l *lookup) walk(name string) (*zoneState, error) {
-	z := l.v.cache.deepest(name, l.now)
+	if z := l.negative(name); z != nil {
+		return z, nil
+	}
+	anchor := l.anchors.closest(name)
+	if anchor == "" {
+		return unanchored(name), nil
+	}
+	z := l.v.cache.deepest(name, anchor, l.now)
 	if z != nil && z.status == statusInsecure {
 		return z, nil
 	}
-	top := "."
+	top := anchor
 	if z != nil {
 		top = z.name
 	}
@@ -387,7 +428,7 @@ func (l *lookup) walk(name string) (*zoneState, error) {
 	}
 	if z == nil {
 		var err error
-		if z, err = l.keys(".", keysOpt{}); err != nil {
+		if z, err = l.keys(anchor, keysOpt{}); err != nil {
 			return nil, err
 		}
 	}
@@ -416,28 +457,45 @@ func (l *lookup) walk(name string) (*zoneState, error) {
 
 // verifySet validates an RRset: with keys of its signer, or when it has
 // no RRSIGs, by proving that its owner lies in an insecure zone.
+//
+// An RRset at or below a negative trust anchor in force is Insecure
+// without any check (RFC 7646); one under no trust anchor is Insecure;
+// one signed only by zones above the closest trust anchor enclosing it
+// is Bogus (the closest anchor wins, as in unbound).
 func (l *lookup) verifySet(s *rrset, o keysOpt) (rrsetResult, error) {
+	if z := l.negative(s.name); z != nil {
+		return rrsetResult{sec: Insecure, ttl: minTTL(s.rrs), zone: z.name, why: z.why}, nil
+	}
+	// DS RRsets live in the parent zone: the zone holding the parent
+	// name decides (and asking keys(owner) from inside keys(owner)
+	// would wait on itself).
+	at := s.name
+	if s.rrtype == dns.TypeDS {
+		at = parent(s.name)
+	}
+	anchor := l.anchors.closest(at)
+	if anchor == "" {
+		z := unanchored(at)
+		return rrsetResult{sec: Insecure, ttl: minTTL(s.rrs), zone: z.name, why: z.why}, nil
+	}
 	if len(s.sigs) == 0 {
-		// DS RRsets live in the parent zone: the zone holding the
-		// parent name decides (and asking keys(owner) from inside
-		// keys(owner) would wait on itself).
-		at := s.name
-		if s.rrtype == dns.TypeDS {
-			at = parent(s.name)
-		}
 		z, err := l.walk(at)
 		if err != nil {
 			return rrsetResult{}, err
 		}
 		if z.status == statusInsecure {
-			return rrsetResult{sec: Insecure, ttl: minTTL(s.rrs), zone: z.name}, nil
+			return rrsetResult{sec: Insecure, ttl: minTTL(s.rrs), zone: z.name, why: z.why, ede: z.ede}, nil
 		}
-		return rrsetResult{}, bogus(dns.ExtendedErrorCodeRRSIGsMissing, "%s %s has no RRSIG but zone %s is signed", s.name, dns.TypeToString[s.rrtype], z.name)
+		return rrsetResult{}, bogus(dns.ExtendedErrorCodeRRSIGsMissing, "%s %s has no RRSIG but zone %s is signed", quote.String(s.name), dns.TypeToString[s.rrtype], quote.String(z.name))
 	}
 	var signers []string
+	aboveAnchor := false
 	for _, sig := range s.sigs {
 		sn := lower(sig.SignerName)
 		ok := isAncestor(sn, s.name)
+		if ok && !isAncestor(anchor, sn) {
+			ok, aboveAnchor = false, true
+		}
 		switch s.rrtype {
 		case dns.TypeDS:
 			// The child cannot sign its own DS (RFC 4035 5.2).
@@ -450,8 +508,12 @@ func (l *lookup) verifySet(s *rrset, o keysOpt) (rrsetResult, error) {
 		}
 	}
 	if len(signers) == 0 {
+		if aboveAnchor {
+			return rrsetResult{}, bogus(dns.ExtendedErrorCodeDNSBogus, "RRSIG signer %s of %s %s lies above the trust anchor %s",
+				quote.String(lower(s.sigs[0].SignerName)), quote.String(s.name), dns.TypeToString[s.rrtype], quote.String(anchor))
+		}
 		return rrsetResult{}, bogus(dns.ExtendedErrorCodeDNSBogus, "RRSIG signer %s of %s %s is not the owner or an ancestor of it",
-			lower(s.sigs[0].SignerName), s.name, dns.TypeToString[s.rrtype])
+			quote.String(lower(s.sigs[0].SignerName)), quote.String(s.name), dns.TypeToString[s.rrtype])
 	}
 	var firstErr error
 	for i, sn := range signers {
@@ -462,14 +524,14 @@ func (l *lookup) verifySet(s *rrset, o keysOpt) (rrsetResult, error) {
 		if err == nil {
 			switch z.status {
 			case statusInsecure:
-				return rrsetResult{sec: Insecure, ttl: minTTL(s.rrs), zone: z.name}, nil
+				return rrsetResult{sec: Insecure, ttl: minTTL(s.rrs), zone: z.name, why: z.why, ede: z.ede}, nil
 			case statusSecure:
 				var r rrsetResult
 				if r, err = l.verifyWithKeys(s, z); err == nil {
 					return r, nil
 				}
 			default:
-				err = bogus(dns.ExtendedErrorCodeDNSBogus, "RRSIG signer %s of %s %s is not a zone apex", sn, s.name, dns.TypeToString[s.rrtype])
+				err = bogus(dns.ExtendedErrorCodeDNSBogus, "RRSIG signer %s of %s %s is not a zone apex", quote.String(sn), quote.String(s.name), dns.TypeToString[s.rrtype])
 			}
 		}
 		if firstErr == nil {

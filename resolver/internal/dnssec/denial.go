@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/miekg/dns"
+
+	"github.com/smtptls/smtptls/internal/quote"
 )
 
 // Authenticated denial of existence: NSEC (RFC 4035 5.4, RFC 6840 4) and
@@ -81,7 +83,8 @@ type proof struct {
 	z     *zoneState
 	sec   Security
 	ttl   uint32
-	why   string
+	why   string // why an Insecure proof is Insecure
+	ede   uint16 // its Extended DNS Error code, or 0
 	nsec  []*nsecRec
 	nsec3 []*nsec3Rec
 	// NSEC3 parameters (RFC 5155 8.2: all records of a proof share them).
@@ -98,9 +101,25 @@ type proof struct {
 //
 // signed, when not "", is the zone already known to be secure for name
 // (a wildcard answer's signer): then a missing proof is Bogus at once.
+//
+// A denial at or below a negative trust anchor in force, or under no
+// trust anchor, is Insecure without any check; a proof signed above the
+// closest trust anchor enclosing name is ignored (the anchor's zone must
+// prove it).
 func (l *lookup) proof(msg *dns.Msg, name string, qtype uint16, signed string, o keysOpt) (*proof, error) {
 	above := qtype == dns.TypeDS && name != "."
 	sets := group(msg.Ns)
+	if z := l.negative(name); z != nil {
+		return &proof{sec: Insecure, zone: z.name, ttl: soaNegTTL(sets, ""), why: z.why}, nil
+	}
+	at := name
+	if above {
+		at = parent(name)
+	}
+	anchor := l.anchors.closest(at)
+	if anchor == "" {
+		return &proof{sec: Insecure, zone: name, ttl: soaNegTTL(sets, ""), why: unanchored(at).why}, nil
+	}
 	zone := ""
 	for _, s := range sets {
 		if s.rrtype != dns.TypeNSEC && s.rrtype != dns.TypeNSEC3 {
@@ -108,7 +127,7 @@ func (l *lookup) proof(msg *dns.Msg, name string, qtype uint16, signed string, o
 		}
 		for _, sig := range s.sigs {
 			sn := lower(sig.SignerName)
-			if !isAncestor(sn, name) || (above && sn == name) || !isAncestor(sn, s.name) {
+			if !isAncestor(sn, name) || (above && sn == name) || !isAncestor(sn, s.name) || !isAncestor(anchor, sn) {
 				continue
 			}
 			if zone == "" || dns.CountLabel(sn) > dns.CountLabel(zone) {
@@ -118,21 +137,17 @@ func (l *lookup) proof(msg *dns.Msg, name string, qtype uint16, signed string, o
 	}
 	negTTL := soaNegTTL(sets, zone)
 	if zone == "" && signed != "" {
-		return nil, bogus(dns.ExtendedErrorCodeNSECMissing, "no signed NSEC or NSEC3 proves the wildcard expansion at %s in zone %s", name, signed)
+		return nil, bogus(dns.ExtendedErrorCodeNSECMissing, "no signed NSEC or NSEC3 proves the wildcard expansion at %s in zone %s", quote.String(name), quote.String(signed))
 	}
 	if zone == "" {
-		at := name
-		if above {
-			at = parent(name)
-		}
 		z, err := l.walk(at)
 		if err != nil {
 			return nil, err
 		}
 		if z.status == statusInsecure {
-			return &proof{sec: Insecure, zone: z.name, ttl: soaNegTTL(sets, ""), why: "denial in an insecure zone"}, nil
+			return &proof{sec: Insecure, zone: z.name, ttl: soaNegTTL(sets, ""), why: z.why, ede: z.ede}, nil
 		}
-		return nil, bogus(dns.ExtendedErrorCodeNSECMissing, "no signed NSEC or NSEC3 proves the denial of %s %s, but zone %s is signed", name, dns.TypeToString[qtype], z.name)
+		return nil, bogus(dns.ExtendedErrorCodeNSECMissing, "no signed NSEC or NSEC3 proves the denial of %s %s, but zone %s is signed", quote.String(name), dns.TypeToString[qtype], quote.String(z.name))
 	}
 	z, err := l.keys(zone, o)
 	if err != nil {
@@ -141,11 +156,11 @@ func (l *lookup) proof(msg *dns.Msg, name string, qtype uint16, signed string, o
 	p := &proof{l: l, zone: zone, z: z, sec: Secure, ttl: negTTL, hashes: map[string][]byte{}}
 	switch z.status {
 	case statusInsecure:
-		p.sec, p.why = Insecure, "denial signed by insecure zone "+zone
+		p.sec, p.why, p.ede = Insecure, z.why, z.ede
 		return p, nil
 	case statusSecure:
 	default:
-		return nil, bogus(dns.ExtendedErrorCodeDNSBogus, "denial signer %s is not a zone apex", zone)
+		return nil, bogus(dns.ExtendedErrorCodeDNSBogus, "denial signer %s is not a zone apex", quote.String(zone))
 	}
 	params := false
 	for _, s := range sets {
@@ -186,8 +201,8 @@ func (l *lookup) proof(msg *dns.Msg, name string, qtype uint16, signed string, o
 		if err := p.verifyUsed(); err != nil {
 			return nil, err
 		}
-		p.sec = Insecure
-		p.why = fmt.Sprintf("NSEC3 iterations %d exceed %d (RFC 9276)", p.iter, MaxNSEC3Iterations)
+		p.sec, p.ede = Insecure, dns.ExtendedErrorCodeUnsupportedNSEC3IterValue
+		p.why = fmt.Sprintf("NSEC3 iterations %d in %s exceed %d (RFC 9276 3.2)", p.iter, quote.String(zone), MaxNSEC3Iterations)
 	}
 	return p, nil
 }
@@ -256,7 +271,7 @@ func (p *proof) done(optOut bool) error {
 		return err
 	}
 	if optOut {
-		p.sec, p.why = Insecure, "NSEC3 opt-out span in "+p.zone
+		p.sec, p.why = Insecure, "NSEC3 opt-out span in "+quote.String(p.zone)+" (RFC 5155 6)"
 	}
 	return nil
 }
@@ -325,7 +340,7 @@ func (p *proof) hash(name string) ([]byte, error) {
 	var buf [256]byte
 	off, err := dns.PackDomainName(lower(name), buf[:], 0, nil, false)
 	if err != nil {
-		return nil, p.fail("cannot hash %s", name)
+		return nil, p.fail("cannot hash %s", quote.String(name))
 	}
 	s := sha1.New()
 	s.Write(buf[:off])
@@ -365,7 +380,7 @@ func (p *proof) cover3(h []byte) *nsec3Rec {
 func (p *proof) closestEncloser3(name string) (ce, nc string, ceRec, ncRec *nsec3Rec, err error) {
 	for sname := name; ; sname = parent(sname) {
 		if !isAncestor(p.zone, sname) {
-			return "", "", nil, nil, p.fail("no NSEC3 closest encloser for %s in %s", name, p.zone)
+			return "", "", nil, nil, p.fail("no NSEC3 closest encloser for %s in %s", quote.String(name), quote.String(p.zone))
 		}
 		h, err := p.hash(sname)
 		if err != nil {
@@ -377,7 +392,7 @@ func (p *proof) closestEncloser3(name string) (ce, nc string, ceRec, ncRec *nsec
 		}
 		nc = sname
 		if sname == p.zone {
-			return "", "", nil, nil, p.fail("no NSEC3 matches the apex of %s", p.zone)
+			return "", "", nil, nil, p.fail("no NSEC3 matches the apex of %s", quote.String(p.zone))
 		}
 	}
 	if nc == "" {
@@ -388,12 +403,12 @@ func (p *proof) closestEncloser3(name string) (ce, nc string, ceRec, ncRec *nsec
 		return "", "", nil, nil, err
 	}
 	if ncRec = p.cover3(h); ncRec == nil {
-		return "", "", nil, nil, p.fail("no NSEC3 covers the next closer name %s", nc)
+		return "", "", nil, nil, p.fail("no NSEC3 covers the next closer name %s", quote.String(nc))
 	}
 	// RFC 5155 8.3, RFC 6840 4.1 and 4.3: a delegation point or a DNAME
 	// cannot be the closest encloser of a name the zone itself denies.
 	if ceRec.has(dns.TypeDNAME) || (ceRec.has(dns.TypeNS) && !ceRec.has(dns.TypeSOA)) {
-		return "", "", nil, nil, bogus(dns.ExtendedErrorCodeDNSBogus, "NSEC3 closest encloser %s of %s is a delegation or DNAME", ce, name)
+		return "", "", nil, nil, bogus(dns.ExtendedErrorCodeDNSBogus, "NSEC3 closest encloser %s of %s is a delegation or DNAME", quote.String(ce), quote.String(name))
 	}
 	return ce, nc, ceRec, ncRec, nil
 }
@@ -406,15 +421,15 @@ func (p *proof) nxdomain(name string) error {
 	if len(p.nsec) > 0 {
 		c := p.coverNSEC(name, false)
 		if c == nil {
-			return p.fail("no NSEC proves that %s does not exist", name)
+			return p.fail("no NSEC proves that %s does not exist", quote.String(name))
 		}
 		w := wildcard(p.closestEncloserNSEC(name, c))
 		if p.exactNSEC(w) != nil {
-			return bogus(dns.ExtendedErrorCodeDNSBogus, "NXDOMAIN for %s, but wildcard %s exists", name, w)
+			return bogus(dns.ExtendedErrorCodeDNSBogus, "NXDOMAIN for %s, but wildcard %s exists", quote.String(name), quote.String(w))
 		}
 		wc := p.coverNSEC(w, false)
 		if wc == nil {
-			return p.fail("no NSEC proves that wildcard %s does not exist", w)
+			return p.fail("no NSEC proves that wildcard %s does not exist", quote.String(w))
 		}
 		p.use(c.set, wc.set)
 		return p.done(false)
@@ -424,7 +439,7 @@ func (p *proof) nxdomain(name string) error {
 		return err
 	}
 	if nc == "" {
-		return bogus(dns.ExtendedErrorCodeDNSBogus, "NXDOMAIN for %s, but an NSEC3 matches it", name)
+		return bogus(dns.ExtendedErrorCodeDNSBogus, "NXDOMAIN for %s, but an NSEC3 matches it", quote.String(name))
 	}
 	p.use(ceRec.set, ncRec.set)
 	if ncRec.optOut() {
@@ -439,7 +454,7 @@ func (p *proof) nxdomain(name string) error {
 	}
 	wc := p.cover3(h)
 	if wc == nil {
-		return p.fail("no NSEC3 proves that wildcard *.%s does not exist", ce)
+		return p.fail("no NSEC3 proves that wildcard %s does not exist", quote.String(wildcard(ce)))
 	}
 	p.use(wc.set)
 	return p.done(false)
@@ -489,7 +504,7 @@ func (p *proof) nodata(name string, qtype uint16) error {
 				return p.done(false)
 			}
 		}
-		return p.fail("no NSEC proves that %s has no %s records", name, dns.TypeToString[qtype])
+		return p.fail("no NSEC proves that %s has no %s records", quote.String(name), dns.TypeToString[qtype])
 	}
 	h, err := p.hash(name)
 	if err != nil {
@@ -520,68 +535,77 @@ func (p *proof) nodata(name string, qtype uint16) error {
 		p.use(m.set)
 		return p.done(false)
 	}
-	return p.fail("no NSEC3 proves that %s has no %s records", name, dns.TypeToString[qtype])
+	return p.fail("no NSEC3 proves that %s has no %s records", quote.String(name), dns.TypeToString[qtype])
 }
 
 // dsStatus reads a proof of DS absence at name from the parent zone:
-// an insecure delegation, a name that is not a cut, or a name that does
-// not exist.
-func (p *proof) dsStatus(name string) (status, error) {
+// an insecure delegation (with why it is one), a name that is not a cut,
+// or a name that does not exist.
+func (p *proof) dsStatus(name string) (st status, why string, err error) {
+	st, how, err := p.dsStatusBy(name)
+	if err == nil && st == statusInsecure {
+		why = "insecure delegation: no DS for " + quote.String(name) + " (" + how + ")"
+	}
+	return st, why, err
+}
+
+// dsStatusBy is dsStatus; how names the proof of an insecure delegation.
+func (p *proof) dsStatusBy(name string) (status, string, error) {
 	if len(p.nsec) > 0 {
 		if m := p.exactNSEC(name); m != nil {
 			var st status
 			switch {
 			case m.has(dns.TypeDS):
-				return 0, bogus(dns.ExtendedErrorCodeDNSBogus, "NSEC at %s lists a DS the answer did not contain", name)
+				return 0, "", bogus(dns.ExtendedErrorCodeDNSBogus, "NSEC at %s lists a DS the answer did not contain", quote.String(name))
 			case m.has(dns.TypeSOA):
-				return 0, bogus(dns.ExtendedErrorCodeDNSBogus, "the DS denial for %s comes from the child zone", name)
+				return 0, "", bogus(dns.ExtendedErrorCodeDNSBogus, "the DS denial for %s comes from the child zone", quote.String(name))
 			case m.has(dns.TypeNS):
 				st = statusInsecure
 			default:
 				st = statusNotCut
 			}
 			p.use(m.set)
-			return st, p.done(false)
+			return st, "NSEC proof from " + quote.String(p.zone), p.done(false)
 		}
 		if e := p.coverNSEC(name, true); e != nil {
 			p.use(e.set)
-			return statusNotCut, p.done(false)
+			return statusNotCut, "", p.done(false)
 		}
 		if c := p.coverNSEC(name, false); c != nil {
 			p.use(c.set)
-			return statusNoName, p.done(false)
+			return statusNoName, "", p.done(false)
 		}
-		return 0, p.fail("no NSEC proves the absence of a DS at %s", name)
+		return 0, "", p.fail("no NSEC proves the absence of a DS at %s", quote.String(name))
 	}
 	h, err := p.hash(name)
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	if m := p.match3(h); m != nil {
 		var st status
 		switch {
 		case m.has(dns.TypeDS):
-			return 0, bogus(dns.ExtendedErrorCodeDNSBogus, "NSEC3 for %s lists a DS the answer did not contain", name)
+			return 0, "", bogus(dns.ExtendedErrorCodeDNSBogus, "NSEC3 for %s lists a DS the answer did not contain", quote.String(name))
 		case m.has(dns.TypeSOA):
-			return 0, bogus(dns.ExtendedErrorCodeDNSBogus, "the DS denial for %s comes from the child zone", name)
+			return 0, "", bogus(dns.ExtendedErrorCodeDNSBogus, "the DS denial for %s comes from the child zone", quote.String(name))
 		case m.has(dns.TypeNS):
 			st = statusInsecure
 		default:
 			st = statusNotCut
 		}
 		p.use(m.set)
-		return st, p.done(false)
+		return st, "NSEC3 proof from " + quote.String(p.zone), p.done(false)
 	}
 	_, _, ceRec, ncRec, err := p.closestEncloser3(name)
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	p.use(ceRec.set, ncRec.set)
 	if ncRec.optOut() {
 		// RFC 5155 6: an opt-out span may hide an unsigned delegation.
-		return statusInsecure, p.done(false)
+		return statusInsecure, "NSEC3 opt-out span of " + quote.String(p.zone), p.done(false)
 	}
-	return statusNoName, p.done(false)
+	return statusNoName, "", p.done(false)
 }
 
 // wildcardAnswer proves that a wildcard expansion at name, whose closest
@@ -597,7 +621,7 @@ func (p *proof) wildcardAnswer(name, ce string) error {
 			p.use(c.set)
 			return p.done(false)
 		}
-		return p.fail("no NSEC proves that %s, expanded from wildcard *.%s, does not exist", name, ce)
+		return p.fail("no NSEC proves that %s, expanded from wildcard %s, does not exist", quote.String(name), quote.String(wildcard(ce)))
 	}
 	h, err := p.hash(nc)
 	if err != nil {
@@ -605,7 +629,7 @@ func (p *proof) wildcardAnswer(name, ce string) error {
 	}
 	c := p.cover3(h)
 	if c == nil {
-		return p.fail("no NSEC3 proves that %s, expanded from wildcard *.%s, does not exist", name, ce)
+		return p.fail("no NSEC3 proves that %s, expanded from wildcard %s, does not exist", quote.String(name), quote.String(wildcard(ce)))
 	}
 	p.use(c.set)
 	return p.done(c.optOut())

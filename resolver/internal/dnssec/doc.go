@@ -9,8 +9,8 @@
 // upstream's AD bit, and builds the chain of trust itself: DS to DNSKEY
 // from the trust anchors down to the signer of each answer (RFC 4035
 // 5.2), RRSIG checks (signer label-wise at or above the owner, Labels,
-// validity period in serial arithmetic, REVOKE, zone key bit: RFC 4035
-// 5.3, RFC 5011 2.1), wildcard expansions with their proofs (RFC 4035
+// validity period in serial arithmetic with a bounded clock skew, REVOKE,
+// zone key bit: RFC 4035 5.3, RFC 5011 2.1), wildcard expansions with their proofs (RFC 4035
 // 5.3.4), NSEC and NSEC3 denial with closest encloser and opt-out (RFC
 // 4035 5.4, RFC 5155 8, RFC 6840 4), CNAME and DNAME chains across zones
 // with each link judged in its own zone (RFC 6672), and TTLs capped by
@@ -18,8 +18,33 @@
 //
 // # From which anchors
 //
-// Only Config.Anchors, the root zone's keys in DS form; the package has
-// no default (resolver.RootAnchors holds the IANA ones). Algorithms
+// Only Config.Anchors, DS records of any zones (RFC 4033 3.1); the
+// package has no default (resolver.RootAnchors holds the IANA ones). The
+// chain of trust of a name starts at the closest anchored zone at or
+// above it: an anchored zone's keys are validated against its anchors,
+// never against a DS in its parent, and an RRSIG by a zone above that
+// anchor is Bogus (unbound's rule). A name under no anchor is Insecure;
+// no anchor at all is Indeterminate. An anchor that cannot be used (no
+// supported algorithm or digest) is Indeterminate, a configuration to
+// fix, not a property of the zone.
+//
+// Config.NegativeAnchors (RFC 7646) are checked first, by owner name,
+// before any query or cache: an RRset, a denial or a zone at or below a
+// negative trust anchor in force is Insecure and nothing below it is
+// validated; such verdicts are never cached, so lifting an NTA takes
+// effect at the next lookup. The first use in a lookup is logged once
+// (RFC 7646 8) to Config.Logger.
+//
+// # Signature validity and clock skew
+//
+// RFC 4035 5.3.1 wants inception <= now <= expiration. The period is
+// widened on each side by a tenth of its length, bounded to [5 minutes,
+// 1 hour] (unbound's val-sig-skew-min/max do the same with [1 h, 24 h]):
+// a host clock minutes off must not make fresh signatures Bogus, and an
+// expired signature replayed to a DANE client stays a short window. A
+// period whose expiration precedes its inception is never valid.
+//
+// Algorithms
 // validated are those of RFC 8624 3.1 that miekg/dns verifies (5, 7, 8,
 // 10, 13, 14, 15); DS digests SHA-1, SHA-256 and SHA-384, SHA-1 ignored
 // next to a stronger one (RFC 4509 3). A zone whose DS RRset names only
@@ -42,10 +67,13 @@
 // # What it returns
 //
 // A completed lookup is a *Result: records, NXDOMAIN or NODATA, Secure
-// or Insecure, with its CNAME chain and TTL. Anything else is a *Error
+// or Insecure, with its CNAME chain and TTL; an Insecure one says why in
+// Result.Reason (the first insecure link, its zone and proof, names
+// quoted) with an RFC 8914 code in Result.EDE where one fits (1, 2, 27). Anything else is a *Error
 // whose Kind says why (KindBogus and KindIndeterminate for validation,
 // others for transport and protocol failures), with an Extended DNS
-// Error code (RFC 8914) where one fits. A failure is never an Insecure
+// Error code (RFC 8914) where one fits and a Reason naming the zone and
+// the record. A failure is never an Insecure
 // Result: RFC 7672 2.1.1 makes a DANE client defer on it.
 //
 // # State and clock

@@ -50,6 +50,27 @@ type Result struct {
 	TTL time.Duration
 	// Security is the worst link of the chain.
 	Security Security
+	// Reason says why an Insecure result is Insecure: the first link
+	// that was, its owner name and type, and the proof or configuration
+	// that made it so. Empty for a Secure result.
+	Reason string
+	// EDE is the Extended DNS Error info-code (RFC 8914) of Reason when
+	// one fits (1 Unsupported DNSKEY Algorithm, 2 Unsupported DS Digest
+	// Type, 27 Unsupported NSEC3 Iterations Value), otherwise 0.
+	EDE uint16
+}
+
+// worse records one link of the chain: the weaker security wins, and the
+// first Insecure link gives the reason.
+func (r *Result) worse(sec Security, why string, ede uint16, owner string, rrtype uint16) {
+	if sec == Insecure && r.Reason == "" {
+		if why == "" {
+			why = "insecure"
+		}
+		r.Reason = quote.String(owner) + " " + dns.TypeToString[rrtype] + ": " + why
+		r.EDE = ede
+	}
+	r.Security = r.Security.Worse(sec)
 }
 
 // Kind says why a lookup reached no verdict.

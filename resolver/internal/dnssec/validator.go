@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/smtptls/smtptls/internal/quote"
 	"golang.org/x/sync/singleflight"
 )
 
@@ -54,8 +57,16 @@ type Config struct {
 	// in rotation until one answers. None is trusted: a lying upstream
 	// can only cause Bogus answers or failures.
 	Servers []string
-	// Anchors are the trust anchors of the root zone in DS form.
-	Anchors []*dns.DS
+	// Anchors are the trust anchors, at any zones (see Anchors). A name
+	// under none of them is Insecure.
+	Anchors *Anchors
+	// NegativeAnchors are the negative trust anchors in force (RFC 7646):
+	// at and below them every answer is Insecure and nothing is
+	// validated. Nil means none.
+	NegativeAnchors *NTAs
+	// Logger receives one warning per lookup that a negative trust
+	// anchor made Insecure (RFC 7646 8: log every use). Nil logs nothing.
+	Logger *slog.Logger
 	// Now is the clock signature validity periods and cache lifetimes are
 	// judged by. It is read once per lookup. Nil means time.Now.
 	Now func() time.Time
@@ -140,7 +151,8 @@ type lookup struct {
 	ctx       context.Context
 	now       time.Time
 	servers   []string
-	anchors   []*dns.DS
+	anchors   *Anchors
+	ntas      *NTAs
 	timeout   time.Duration // per exchange
 	maxCNAMEs int
 	lim       limits
@@ -152,6 +164,10 @@ type lookup struct {
 
 	mu      sync.Mutex // guards fetches
 	fetches map[qkey]*inflight
+
+	// ntaUsed is the first negative trust anchor this lookup applied,
+	// logged once when the lookup ends.
+	ntaUsed atomic.Pointer[string]
 }
 
 type qkey struct {
@@ -180,6 +196,7 @@ func (v *Validator) newLookup(ctx context.Context, c *Config, servers []string) 
 		now:       now(),
 		servers:   servers,
 		anchors:   c.Anchors,
+		ntas:      c.NegativeAnchors,
 		timeout:   timeout,
 		maxCNAMEs: orDefault(c.MaxCNAMEs, 8),
 		limiter:   c.Limiter,
@@ -284,6 +301,11 @@ func (v *Validator) Lookup(ctx context.Context, c Config, name string, qtype uin
 	if err := CheckQuestion(qname, qtype); err != nil {
 		return nil, err
 	}
+	if c.Anchors.Len() == 0 {
+		// No anchor at all is a configuration error, never "everything
+		// Insecure".
+		return nil, &Error{Kind: KindIndeterminate, EDE: dns.ExtendedErrorCodeDNSSECIndeterminate, Reason: "no trust anchors configured"}
+	}
 	limit := c.LookupTimeout
 	if limit <= 0 {
 		limit = 10 * time.Second
@@ -292,6 +314,10 @@ func (v *Validator) Lookup(ctx context.Context, c Config, name string, qtype uin
 	defer cancel()
 	l := v.newLookup(ctx, &c, c.Servers)
 	res, err := l.resolve(qname, qtype)
+	if z := l.ntaUsed.Load(); z != nil && c.Logger != nil {
+		c.Logger.Warn("dnssec: negative trust anchor applied, answer not validated (RFC 7646)",
+			"zone", quote.String(*z), "name", quote.String(qname), "type", dns.TypeToString[qtype])
+	}
 	if err != nil {
 		var e *Error
 		if !errors.As(err, &e) {
@@ -322,7 +348,7 @@ func (l *lookup) resolve(qname string, qtype uint16) (*Result, error) {
 			if err != nil {
 				return nil, err
 			}
-			ans.Security = ans.Security.Worse(r.sec)
+			ans.worse(r.sec, r.why, r.ede, s.name, s.rrtype)
 			ttl = min(ttl, r.ttl)
 			for _, rr := range s.rrs {
 				rr.Header().Ttl = r.ttl
@@ -340,7 +366,7 @@ func (l *lookup) resolve(qname string, qtype uint16) (*Result, error) {
 			}
 			seen[target] = true
 			ans.CNAMEs = append(ans.CNAMEs, target)
-			ans.Security = ans.Security.Worse(r.sec)
+			ans.worse(r.sec, r.why, r.ede, cur, dns.TypeCNAME)
 			ttl = min(ttl, r.ttl)
 			cur = target
 			if !answersFor(msg, cur) {
@@ -375,7 +401,7 @@ func (l *lookup) resolve(qname string, qtype uint16) (*Result, error) {
 			return nil, err
 		}
 		ans.NXDomain = nx
-		ans.Security = ans.Security.Worse(p.sec)
+		ans.worse(p.sec, p.why, p.ede, cur, qtype)
 		ttl = min(ttl, p.ttl)
 		break
 	}
@@ -408,7 +434,7 @@ func (l *lookup) verifyAnswer(msg *dns.Msg, s *rrset) (rrsetResult, error) {
 		return r, err
 	}
 	if p.sec == Secure && p.zone != r.zone {
-		return r, bogus(dns.ExtendedErrorCodeNSECMissing, "wildcard answer %s from %s comes with a proof from %s", s.name, r.zone, p.zone)
+		return r, bogus(dns.ExtendedErrorCodeNSECMissing, "wildcard answer %s from %s comes with a proof from %s", quote.String(s.name), quote.String(r.zone), quote.String(p.zone))
 	}
 	if err := p.wildcardAnswer(s.name, r.wildcard); err != nil {
 		return r, err
@@ -453,7 +479,7 @@ func (l *lookup) link(msg *dns.Msg, sets []*rrset, cur string, qtype uint16) (ta
 		if cname != nil {
 			c, good := cname.rrs[0].(*dns.CNAME)
 			if len(cname.rrs) != 1 || !good || lower(c.Target) != target {
-				return "", r, false, bogus(dns.ExtendedErrorCodeDNSBogus, "CNAME at %s does not match the DNAME at %s", cur, dname.name)
+				return "", r, false, bogus(dns.ExtendedErrorCodeDNSBogus, "CNAME at %s does not match the DNAME at %s", quote.String(cur), quote.String(dname.name))
 			}
 		}
 		if r, err = l.verifyAnswer(msg, dname); err != nil {
@@ -485,14 +511,15 @@ const (
 	CheckNoDNSKEY
 	// CheckNoRRSIG: the root DNSKEY RRset came without RRSIGs.
 	CheckNoRRSIG
-	// CheckUntrusted: the root DNSKEY RRset did not validate against the
-	// trust anchors.
+	// CheckUntrusted: the DNSKEY RRset of an anchored zone did not
+	// validate against its trust anchors.
 	CheckUntrusted
 )
 
 // Check probes one upstream server with a DO=1, CD=1 query for the root
-// DNSKEY RRset and validates it against the anchors of c (c.Servers is
-// ignored). It returns 0 and nil when the server is fit for stub
+// DNSKEY RRset (or that of the first anchored zone when the root has no
+// anchor) and validates the DNSKEY RRset of every anchored zone against
+// its anchors (c.Servers is ignored). It returns 0 and nil when the server is fit for stub
 // validation, otherwise what is wrong and, where there is one, the
 // underlying error. c.LookupTimeout is ignored: the probe is bounded by
 // twice c.Timeout and by ctx.
@@ -504,12 +531,20 @@ func (v *Validator) Check(ctx context.Context, c Config, server string) (CheckKi
 	return l.check()
 }
 
+// check probes the DNSKEY RRset of the root (or, without a root anchor,
+// of the first anchored zone) for DNSSEC records, then validates the
+// DNSKEY RRset of every anchored zone against its anchors.
 func (l *lookup) check() (CheckKind, error) {
-	msg, err := l.exchange(".", dns.TypeDNSKEY)
+	zones := l.anchors.Zones()
+	probe := "."
+	if !l.anchors.HasRoot() && len(zones) > 0 {
+		probe = zones[0]
+	}
+	msg, err := l.exchange(probe, dns.TypeDNSKEY)
 	if err != nil {
 		return CheckUnreachable, err
 	}
-	set := find(group(msg.Answer), ".", dns.TypeDNSKEY)
+	set := find(group(msg.Answer), probe, dns.TypeDNSKEY)
 	switch {
 	case set == nil:
 		return CheckNoDNSKEY, nil
@@ -519,10 +554,12 @@ func (l *lookup) check() (CheckKind, error) {
 	l.mu.Lock()
 	f := &inflight{done: make(chan struct{}), msg: msg}
 	close(f.done)
-	l.fetches[qkey{".", dns.TypeDNSKEY}] = f
+	l.fetches[qkey{probe, dns.TypeDNSKEY}] = f
 	l.mu.Unlock()
-	if _, err := l.rootKeys(); err != nil {
-		return CheckUntrusted, err
+	for _, z := range zones {
+		if _, err := l.anchorKeys(z); err != nil {
+			return CheckUntrusted, err
+		}
 	}
 	return 0, nil
 }

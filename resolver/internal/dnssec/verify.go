@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/smtptls/smtptls/internal/quote"
 )
 
 // This file holds the signature side of validation: which algorithms and
@@ -204,6 +206,44 @@ type rrsetResult struct {
 	// wildcard is the closest encloser ("*." removed) when the RRset was
 	// synthesized from a wildcard (RFC 4035 5.3.4); "" otherwise.
 	wildcard string
+	// why and ede say why an Insecure RRset is Insecure.
+	why string
+	ede uint16
+}
+
+// Signature time skew. RFC 4035 5.3.1 requires "the validator's notion
+// of the current time MUST be less than or equal to the time listed in
+// the RRSIG RR's Expiration field" and "greater than or equal to the
+// time listed in the RRSIG RR's Inception field". A host whose clock is
+// a few minutes off would then turn fresh signatures (signers commonly
+// backdate inception by an hour or less) or signatures at the end of
+// their life Bogus. As unbound does (val-sig-skew-min, val-sig-skew-max:
+// 10% of the validity period, by default bounded to [1 h, 24 h]), the
+// period is widened on both sides by a tenth of its length, but within
+// the tighter bounds [minSkew, maxSkew]: for a DANE client an expired
+// signature is a window for replaying a withdrawn TLSA record, so the
+// allowance stays small. A period whose expiration precedes its
+// inception is never valid.
+const (
+	minSkew = 5 * time.Minute
+	maxSkew = time.Hour
+)
+
+// sigValid reports whether now lies in the validity period of sig,
+// widened by the skew; when not, expired says on which side it lies.
+func sigValid(sig *dns.RRSIG, now time.Time) (ok, expired bool) {
+	inc, exp := sigTime(sig, now)
+	if exp.Before(inc) {
+		return false, now.After(exp)
+	}
+	skew := min(max(exp.Sub(inc)/10, minSkew), maxSkew)
+	switch {
+	case now.After(exp.Add(skew)):
+		return false, true
+	case now.Before(inc.Add(-skew)):
+		return false, false
+	}
+	return true, false
 }
 
 // verifyCrypto runs the signature check itself. miekg/dns's Verify is only
@@ -245,9 +285,9 @@ func (l *lookup) verifyWithKeys(s *rrset, z *zoneState) (rrsetResult, error) {
 			continue
 		}
 		// The period is checked before any cryptography: RRSIG.Verify
-		// does not look at it (RFC 4035 5.3.1).
-		if !sig.ValidityPeriod(l.now) {
-			if _, exp := sigTime(sig, l.now); l.now.After(exp) {
+		// does not look at it (RFC 4035 5.3.1, with the skew above).
+		if ok, exp := sigValid(sig, l.now); !ok {
+			if exp {
 				expired = true
 			} else {
 				future = true
@@ -279,25 +319,25 @@ func (l *lookup) verifyWithKeys(s *rrset, z *zoneState) (rrsetResult, error) {
 			bad, lastErr = true, err
 		}
 	}
-	what := s.name + " " + dns.TypeToString[s.rrtype]
+	what := quote.String(s.name) + " " + dns.TypeToString[s.rrtype]
 	switch {
 	case bad:
 		return rrsetResult{}, &Error{Kind: KindBogus, EDE: dns.ExtendedErrorCodeDNSBogus,
-			Reason: fmt.Sprintf("RRSIG over %s by %s does not verify", what, z.name), Err: lastErr}
+			Reason: fmt.Sprintf("RRSIG over %s by %s does not verify", what, quote.String(z.name)), Err: lastErr}
 	case expired && !future:
-		return rrsetResult{}, bogus(dns.ExtendedErrorCodeSignatureExpired, "RRSIG over %s by %s has expired", what, z.name)
+		return rrsetResult{}, bogus(dns.ExtendedErrorCodeSignatureExpired, "RRSIG over %s by %s has expired", what, quote.String(z.name))
 	case future && !expired:
-		return rrsetResult{}, bogus(dns.ExtendedErrorCodeSignatureNotYetValid, "RRSIG over %s by %s is not yet valid", what, z.name)
+		return rrsetResult{}, bogus(dns.ExtendedErrorCodeSignatureNotYetValid, "RRSIG over %s by %s is not yet valid", what, quote.String(z.name))
 	case expired || future:
-		return rrsetResult{}, bogus(dns.ExtendedErrorCodeDNSBogus, "no RRSIG over %s by %s is in its validity period", what, z.name)
+		return rrsetResult{}, bogus(dns.ExtendedErrorCodeDNSBogus, "no RRSIG over %s by %s is in its validity period", what, quote.String(z.name))
 	case noKey:
-		return rrsetResult{}, bogus(dns.ExtendedErrorCodeDNSKEYMissing, "no DNSKEY of %s matches the RRSIG over %s", z.name, what)
+		return rrsetResult{}, bogus(dns.ExtendedErrorCodeDNSKEYMissing, "no DNSKEY of %s matches the RRSIG over %s", quote.String(z.name), what)
 	case labelsBad:
 		return rrsetResult{}, bogus(dns.ExtendedErrorCodeDNSBogus, "RRSIG over %s has more labels than its owner", what)
 	case unsupported:
 		return rrsetResult{}, bogus(dns.ExtendedErrorCodeRRSIGsMissing, "RRSIGs over %s use only unsupported algorithms in a zone validated with supported ones", what)
 	}
-	return rrsetResult{}, bogus(dns.ExtendedErrorCodeRRSIGsMissing, "no RRSIG by %s over %s", z.name, what)
+	return rrsetResult{}, bogus(dns.ExtendedErrorCodeRRSIGsMissing, "no RRSIG by %s over %s", quote.String(z.name), what)
 }
 
 // verified builds the result of a good signature: the TTL capped as RFC
@@ -344,7 +384,11 @@ func dsMatches(ds *dns.DS, k *dns.DNSKEY) bool {
 // algorithm and digest; SHA-1 digests are dropped when a SHA-256 or
 // SHA-384 digest exists (RFC 4509 3). An empty result means the zone has
 // no supported authentication path: Insecure (RFC 4035 5.2, RFC 6840 5.2).
-func usableDS(set []dns.RR) (usable []*dns.DS, why string) {
+//
+// ede is the Extended DNS Error code of an empty result (RFC 8914): 1
+// (Unsupported DNSKEY Algorithm) when an algorithm was unsupported, else
+// 2 (Unsupported DS Digest Type).
+func usableDS(set []dns.RR) (usable []*dns.DS, why string, ede uint16) {
 	strong := false
 	var algs, digests []string
 	for _, rr := range set {
@@ -373,14 +417,16 @@ func usableDS(set []dns.RR) (usable []*dns.DS, why string) {
 	}
 	if len(usable) == 0 {
 		why = "no DS with a supported algorithm and digest"
+		ede = dns.ExtendedErrorCodeUnsupportedDSDigestType
 		if len(algs) > 0 {
 			why += "; unsupported algorithms " + strings.Join(algs, ",")
+			ede = dns.ExtendedErrorCodeUnsupportedDNSKEYAlgorithm
 		}
 		if len(digests) > 0 {
 			why += "; unsupported digest types " + strings.Join(digests, ",")
 		}
 	}
-	return usable, why
+	return usable, why, ede
 }
 
 // bogus returns a Bogus lookup error.
