@@ -17,3 +17,17 @@ import "context"
 type Limiter interface {
 	Wait(ctx context.Context) error
 }
+
+// waitLimiter waits on l (nil: no limit) before a query for (name, qtype).
+// A refusal ends the lookup as a timeout that wraps the limiter's error:
+// the query was never sent, and a rate limiter refuses when the wait
+// would outlast the context (golang.org/x/time/rate does).
+func waitLimiter(ctx context.Context, l Limiter, name string, qtype uint16) error {
+	if l == nil {
+		return nil
+	}
+	if err := l.Wait(ctx); err != nil {
+		return &Error{Name: name, Type: qtype, Kind: KindTimeout, Reason: "rate limiter", Err: err}
+	}
+	return nil
+}

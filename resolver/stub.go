@@ -243,10 +243,8 @@ func (s *Stub) query(ctx context.Context, name string, qtype uint16) (*dns.Msg, 
 			break
 		}
 		idx := (first + i) % n
-		if s.Limiter != nil {
-			if err := s.Limiter.Wait(ctx); err != nil {
-				return nil, &Error{Name: name, Type: qtype, Kind: KindTimeout, Reason: "rate limiter", Err: err}
-			}
+		if err := waitLimiter(ctx, s.Limiter, name, qtype); err != nil {
+			return nil, err
 		}
 		m.Id = dns.Id()
 		r, err := exchange(ctx, s.servers[idx], m, timeout, &s.bufs)
