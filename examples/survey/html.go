@@ -83,7 +83,7 @@ svg text{font-size:13px;font-family:sans-serif}
 {{end}}
 <h2>Counts</h2>
 <table><tr><th>Category</th><th>Value</th><th>Domains</th><th>Share</th></tr>
-{{range .Rows}}<tr><td>{{.Group}}</td><td>{{.Label}}</td><td class="n">{{.Count}}</td><td class="n">{{$.Share .Count}}</td></tr>
+{{range .Rows}}<tr><td>{{.Group}}</td><td>{{.Label}}</td><td class="n">{{.Count}}</td><td class="n">{{call $.Share .Count}}</td></tr>
 {{end}}</table>
 {{define "ranked"}}<table><tr><th>Domain</th><th>Rank</th></tr>
 {{range .}}<tr><td>{{.Domain}}</td><td class="n">{{if .Rank}}{{.Rank}}{{else}}-{{end}}</td></tr>
@@ -96,7 +96,7 @@ svg text{font-size:13px;font-family:sans-serif}
 {{else}}<tr><td colspan="3">none</td></tr>{{end}}</table>{{end}}
 <h2>Providers by domains served</h2>{{template "prov" .S.Providers}}
 <h2>Providers by DANE-protected domains served</h2>{{template "prov" .S.ProvidersDANE}}
-{{if .S.Rollover}}<h2>TLSA rollover schemes (STARTTLS probes)</h2>
+{{if .S.STARTTLS}}<h2>TLSA rollover schemes (STARTTLS probes)</h2>
 <table><tr><th>Scheme</th><th>MX hosts</th></tr>
 {{range .Rollover}}<tr><td>{{.Label}}</td><td class="n">{{.Count}}</td></tr>{{end}}</table>{{end}}
 </body></html>
@@ -107,7 +107,7 @@ svg text{font-size:13px;font-family:sans-serif}
 func (s *Summary) writeHTML(w io.Writer) error {
 	var roll []row
 	for _, k := range rolloverOrder {
-		roll = append(roll, row{"", k, s.Rollover[k]})
+		roll = append(roll, row{"", string(k), s.Rollover[k]})
 	}
 	return htmlTemplate.Execute(w, struct {
 		S        *Summary

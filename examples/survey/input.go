@@ -2,19 +2,16 @@ package main
 
 import (
 	"bufio"
-	"context"
+	"bytes"
 	"errors"
 	"fmt"
 	"hash/fnv"
 	"io"
 	"strconv"
 	"strings"
-	"sync"
-	"time"
-
-	"github.com/miekg/dns"
 
 	"github.com/smtptls/smtptls/internal/dnsname"
+	"github.com/smtptls/smtptls/internal/quote"
 )
 
 // entry is one domain of the list.
@@ -23,47 +20,65 @@ type entry struct {
 	rank   int    // 0 when the list gives none
 }
 
-// maxLine bounds one line of the list.
-const maxLine = 4096
+// maxLine bounds one line of the list: a rank, a comma and a name of at
+// most 253 octets (in U-labels, up to four bytes a character) fit.
+const maxLine = 2048
 
-// readList calls fn for each domain of the list in order. Blank lines and
-// lines starting with '#' are skipped; a line is a domain or "rank,domain"
-// (the Tranco CSV format). bad is called with the line number and the
-// reason of each line that is neither. readList stops at the first error
-// fn returns, or a read error.
+// readList calls fn for each domain of the list, in order, reading it as
+// a stream. Blank lines and lines starting with '#' are skipped; a line
+// is a domain or "rank,domain" (the Tranco CSV format), with surrounding
+// spaces, a CR before the LF and a UTF-8 byte order mark on the first
+// line tolerated. bad is called with the line number and the reason of
+// each other line, longer ones included, which are skipped. readList
+// stops at the first error fn returns, or a read error.
 func readList(r io.Reader, bad func(line int, reason string), fn func(entry) error) error {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 512), maxLine)
-	n := 0
-	for sc.Scan() {
-		n++
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || line[0] == '#' {
+	br := bufio.NewReaderSize(r, maxLine)
+	for n := 1; ; n++ {
+		line, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			// Skip the rest of an over-long line without holding it.
+			for errors.Is(err, bufio.ErrBufferFull) {
+				_, err = br.ReadSlice('\n')
+			}
+			bad(n, fmt.Sprintf("line longer than %d bytes", maxLine))
+			if err == io.EOF {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
 			continue
 		}
-		e, reason := parseLine(line)
-		if reason != "" {
-			bad(n, reason)
-			continue
-		}
-		if err := fn(e); err != nil {
+		if err != nil && err != io.EOF {
 			return err
 		}
+		if n == 1 {
+			line = bytes.TrimPrefix(line, []byte("\ufeff"))
+		}
+		if s := strings.TrimSpace(string(line)); s != "" && s[0] != '#' {
+			e, reason := parseLine(s)
+			if reason != "" {
+				bad(n, reason)
+			} else if ferr := fn(e); ferr != nil {
+				return ferr
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
 	}
-	if errors.Is(sc.Err(), bufio.ErrTooLong) {
-		return fmt.Errorf("line %d: longer than %d bytes", n+1, maxLine)
-	}
-	return sc.Err()
 }
 
-// parseLine parses one non-blank, non-comment line.
+// parseLine parses one non-blank, non-comment line; the reason of a bad
+// line quotes what it holds.
 func parseLine(line string) (entry, string) {
 	var e entry
 	name := line
 	if r, d, ok := strings.Cut(line, ","); ok {
-		rank, err := strconv.Atoi(strings.TrimSpace(r))
+		r = strings.TrimSpace(r)
+		rank, err := strconv.Atoi(r)
 		if err != nil || rank <= 0 {
-			return e, fmt.Sprintf("rank %q is not a positive integer", strings.TrimSpace(r))
+			return e, "rank " + quote.String(r) + " is not a positive integer"
 		}
 		e.rank, name = rank, strings.TrimSpace(d)
 	}
@@ -72,15 +87,16 @@ func parseLine(line string) (entry, string) {
 		return e, err.Error()
 	}
 	if !strings.Contains(d, ".") {
-		return e, fmt.Sprintf("%q is not a mail domain (a single label)", d)
+		return e, quote.Name(d) + " is not a mail domain (a single label)"
 	}
 	e.domain = d
 	return e, ""
 }
 
 // shard selects a deterministic 1/n of the domains: those whose FNV-1a
-// hash of the normalised name is i-1 modulo n (i from 1 to n). The same
-// domain falls in the same shard whatever list or order it comes in.
+// hash of the normalised name is i-1 modulo n (i from 1 to n). A domain
+// falls in the same shard whatever list it comes in and wherever in it,
+// so that n machines given the same list split it exactly.
 type shard struct{ i, n uint64 }
 
 func parseShard(s string) (shard, error) {
@@ -91,7 +107,7 @@ func parseShard(s string) (shard, error) {
 	i, err1 := strconv.ParseUint(a, 10, 32)
 	n, err2 := strconv.ParseUint(b, 10, 32)
 	if !ok || err1 != nil || err2 != nil || n == 0 || i == 0 || i > n {
-		return shard{}, fmt.Errorf("-shard %q: want i/n with 1 <= i <= n", s)
+		return shard{}, fmt.Errorf("-shard %s: want i/n with 1 <= i <= n", quote.String(s))
 	}
 	return shard{i, n}, nil
 }
@@ -100,60 +116,4 @@ func (s shard) has(domain string) bool {
 	h := fnv.New64a()
 	h.Write([]byte(domain))
 	return h.Sum64()%s.n == s.i-1
-}
-
-// parseAnchors reads trust anchors: DS records in zone-file syntax (other
-// records, comments and directives are ignored). It is the one place to
-// swap for resolver.ParseAnchors.
-func parseAnchors(r io.Reader, file string) ([]*dns.DS, error) {
-	zp := dns.NewZoneParser(r, ".", file)
-	var out []*dns.DS
-	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
-		if ds, isDS := rr.(*dns.DS); isDS {
-			out = append(out, ds)
-		}
-	}
-	if err := zp.Err(); err != nil {
-		return nil, err
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("%s: no DS record", file)
-	}
-	return out, nil
-}
-
-// bucket is a token bucket of one token: a resolver.Limiter that spaces
-// queries 1/qps apart, without bursts, for every resolver sharing it.
-type bucket struct {
-	mu       sync.Mutex // guards next
-	next     time.Time
-	interval time.Duration
-}
-
-func newBucket(qps float64) *bucket {
-	return &bucket{interval: time.Duration(float64(time.Second) / qps)}
-}
-
-// Wait implements resolver.Limiter.
-func (b *bucket) Wait(ctx context.Context) error {
-	b.mu.Lock()
-	now := time.Now()
-	at := b.next
-	if at.Before(now) {
-		at = now
-	}
-	b.next = at.Add(b.interval)
-	b.mu.Unlock()
-	d := time.Until(at)
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

@@ -9,110 +9,111 @@
 //
 // LIST is a file (or - for standard input) with one domain per line, or
 // "rank,domain" lines (the Tranco CSV format). Blank lines and lines
-// starting with # are ignored; any other line that is not a valid mail
-// domain (or whose rank is not a positive integer) is reported on stderr
-// with its line number and skipped. The list is read as a stream: memory
-// grows with -concurrency and the summary's lists, not with the list.
+// starting with # are ignored; any other line that is not a mail domain
+// (or whose rank is not a positive integer) is reported on stderr with
+// its line number and skipped. The list is read as a stream and records
+// are written as domains finish: memory grows with -concurrency and the
+// summary's lists, not with the list (-resume keeps the set of the names
+// already done, -merge the set of the names it has counted, and
+// -starttls one outcome per MX host and address probed).
 //
 // # Flags
 //
-//	-resolver HOST:PORT  an upstream resolver (repeatable; default: resolv.conf)
-//	-anchors FILE        root trust anchors, DS records in zone-file syntax (default: IANA's)
+//	-resolver HOST:PORT  an upstream resolver (repeatable; default: those of /etc/resolv.conf)
+//	-anchors FILE        trust anchors in zone-file syntax (DS or DNSKEY records), replacing
+//	                     the IANA root anchors: for a private root (resolver.ParseAnchors)
 //	-trust-ad            trust the resolvers' AD bit (resolver.Stub) instead of validating in-process
 //	-ca FILE             PEM roots for the MTA-STS policy fetch (default: the system roots)
 //	-concurrency N       domains surveyed at once (default 32)
 //	-qps N               global limit on upstream DNS queries per second, the
-//	                     validator's DS and DNSKEY queries included (default: none)
+//	                     validator's DS and DNSKEY queries included (default 0: none)
 //	-timeout D           time limit per domain (default 30s)
 //	-starttls            also connect to each MX host on port 25 (see below)
 //	-out FILE            write the records there (default: standard output)
-//	-resume              skip the domains already in -out, and append
+//	-resume              skip the domains already in -out, and append to it
 //	-shard i/n           survey only the i-th of n deterministic shards (1 <= i <= n)
-//	-merge               read the JSONL files given instead of surveying
+//	-merge               read the JSON Lines files given instead of surveying
 //	-summary FILE        write the summary as Markdown
 //	-json-summary FILE   write the summary as JSON (type Summary)
 //	-html FILE           write the summary as one self-contained HTML page (inline SVG charts)
 //	-top N               length of the summary's lists (default 20)
 //
 // By default DNSSEC is validated in-process (resolver.Validating) over the
-// resolvers, which need only pass DNSSEC records through; the start-up
-// probe (smtptls.Evaluator.Check) runs first and a resolver that cannot
-// support DANE ends the run, since every figure would be wrong. A shard
-// is chosen by a hash of the domain name, so that n machines given the
-// same list (in any order) split it exactly; -merge of their outputs
-// gives the summary of one run over the whole list. With -starttls each
-// (host, address) is probed once per run, at the host's first address,
-// with at most one connection per address at a time, however many
-// domains share it; the probes' outcomes are kept for the run.
+// resolvers, which need only pass DNSSEC records through. The start-up
+// probe (smtptls.Evaluator.Check) runs first, and a resolver that cannot
+// support DANE ends the run: every figure would be wrong. -qps waits on
+// one golang.org/x/time/rate.Limiter (a burst of one) before every query
+// sent upstream (resolver.Limiter); answers from the survey's cache cost
+// nothing.
+//
+// A shard is chosen by a hash of the domain name, so that n machines
+// given the same list (in any order) split it exactly; -merge of their
+// outputs gives the summary of one run over the whole list. -merge counts
+// each domain from the first file that has it (a file's own repeats, from
+// a list that names a domain twice, count as they would in one run), and
+// with -out writes the records it counted there. Without any summary flag
+// it writes the Markdown summary to standard output.
+//
+// With -starttls each MX host that may be used (or that an MTA-STS
+// enforce policy excludes) is probed at its addresses in order until one
+// accepts a connection, as an MTA tries them. Each (host, address) is
+// probed at most once per run, with at most one connection per address at
+// a time, however many domains share it; the outcome is judged against the
+// policy of each domain. A probe is EHLO and STARTTLS on one connection,
+// bounded in time (30s) and in what it reads.
 //
 // A progress line (done/total, domains/s, errors, ETA) is written to
-// stderr when it is a terminal, and nothing when it is not.
+// stderr when it is a terminal, and nothing when it is not. An interrupt
+// (SIGINT, SIGTERM) stops the run: records of the domains finished so far
+// are written, those cut short are not, and -resume continues.
 //
 // # Records
 //
-// Each line of the output is a JSON object for one domain, written as
-// soon as the domain is done (so not in list order):
+// Each line of the output is a JSON object for one domain (type Record
+// documents each field in full), written when the domain is done:
 //
 //   - domain: the domain, lowercase A-labels without the trailing dot.
-//   - rank: the rank given by the list, absent when none was.
-//   - mx_status: "ok" (an MX RRset), "implicit" (no MX records: the
-//     domain is its own mail host, RFC 5321 5.1), "null" (a null MX, RFC
-//     7505: the domain accepts no mail) or "nxdomain" (no such domain).
-//     Absent when error is set.
-//   - mx_secure: the MX RRset, or its denial (NODATA, NXDOMAIN), is
-//     DNSSEC-secure (validated, or AD with -trust-ad).
-//   - dane: "full" (mx_secure, and every MX host has usable TLSA
-//     records), "partial" (mx_secure, and some but not all do) or "none"
-//     (otherwise, an insecure MX RRset included).
-//   - mta_sts: "enforce", "testing" or "none" (the mode of the policy
-//     fetched), "invalid" (a _mta-sts TXT record, but no usable policy:
-//     an invalid record, several records, or a policy that could not be
-//     fetched or parsed) or "absent" (no _mta-sts record).
-//   - tls_rpt: the domain publishes exactly one valid TLS-RPT record at
-//     _smtp._tls (RFC 8460 3).
-//   - provider: the registered domain, by the public suffix list, of the
-//     most preferred MX host (equal preferences broken by host name); for
-//     an implicit MX, of the domain itself. Absent for a null MX, NXDOMAIN
-//     or a name the list cannot place.
-//   - mx: the MX hosts (at most 50), by preference then name, each with
-//     host (lowercase A-labels), preference, and tlsa: "usable" (a secure
-//     TLSA RRset with usable records, RFC 7672 2.2), "unusable" (a secure
-//     TLSA RRset without any: TLS without authentication), "none" (no
-//     TLSA records, an insecure answer, a host without address, or an MX
-//     target that is not a host name), "bogus" (an address or TLSA lookup
-//     failed DNSSEC validation) or "servfail" (one could not be
-//     completed); either of the last two makes the host unusable. With
-//     -starttls, also starttls: "ok", "not-offered", "failed" (the
-//     handshake failed) or "unreachable"; match: the verdict of the host's
-//     policy on the certificate presented ("verified", "trusted",
-//     "encrypted", "failed"; "cleartext" when STARTTLS was not offered and
-//     the policy allows that); and, for a host with usable TLSA records,
-//     rollover: the TLSA rollover scheme seen (RFC 7671 8): "current+next"
-//     (a DANE-EE record for the key in use and one for another key, the
-//     next), "current+issuer" (a DANE-EE record for the key in use and a
-//     DANE-TA record for its issuer CA), "issuer" (DANE-TA records only)
-//     or "none" (nothing to roll over to: a single "3 1 1" record, say).
-//   - error: why the domain could not be surveyed (a DNS lookup of the
-//     MX, _mta-sts or _smtp._tls records that failed, the time limit);
-//     the record then has only domain, rank, mx_secure false, tls_rpt
-//     false and an empty mx. A null MX and NXDOMAIN are outcomes, not
-//     errors.
+//   - rank: the rank the list gave; absent when none was.
+//   - mx_status: "ok", "implicit" (no MX: the domain is its own mail
+//     host), "null" (a null MX, RFC 7505) or "nxdomain".
+//   - mx_secure: the MX RRset, or its denial, is DNSSEC-secure.
+//   - dane: "full" (mx_secure, and every MX host has usable TLSA records),
+//     "partial" (mx_secure, and some but not all do) or "none".
+//   - mta_sts: "enforce", "testing", "none" (the mode of the policy
+//     fetched), "invalid" (a TXT record but no usable policy) or "absent".
+//   - tls_rpt: exactly one valid TLS-RPT record at _smtp._tls.
+//   - provider: the registered domain (public suffix list) of the most
+//     preferred MX host, equal preferences broken by host name.
+//   - mx: per MX host, host, preference and tlsa ("usable", "unusable",
+//     "none", "bogus", "servfail"); with -starttls also addr, starttls
+//     ("ok", "not-offered", "failed", "unreachable"), match (the verdict
+//     of the host's policy: "verified", "trusted", "encrypted", "failed",
+//     "cleartext") and for usable TLSA records rollover, the TLSA rollover
+//     scheme seen ("current+next", "current+issuer", "issuer-only",
+//     "none", "no-match").
+//   - error: why the domain could not be surveyed; the record then has
+//     only domain, rank, mx_secure and tls_rpt false, and an empty mx. A
+//     null MX and NXDOMAIN are outcomes, not errors.
 //
-// The summary counts each value of mx_status, dane and mta_sts, and
-// mx_secure and tls_rpt, over the domains without error; lists the top
-// domains by rank with full DANE and with an MTA-STS enforce policy, the
-// domains with partial DANE, the providers by domains served and by
-// DANE-protected domains served, and with -starttls the rollover schemes
-// of the MX hosts with usable TLSA records (counted once per domain they
-// serve).
+// # Summary
+//
+// The summary (type Summary) counts each value of mx_status, dane and
+// mta_sts, and mx_secure and tls_rpt, over the domains without error,
+// with their shares; lists the top domains by rank with full DANE and
+// with an MTA-STS enforce policy (Domain | Rank), the domains with partial
+// DANE, the providers by domains served and by DANE-protected domains
+// served, and with -starttls the TLSA rollover schemes of the MX hosts
+// with usable TLSA records (a host counted once per domain it serves).
 //
 // Exit codes: 0 done (bad lines of the list are reported, not fatal); 1
-// the run failed (I/O, a resolver unfit for DANE); 2 usage error.
+// the run failed or was interrupted (I/O, a resolver unfit for DANE); 2
+// usage error.
 package main
 
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
@@ -124,21 +125,27 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/miekg/dns"
+	"golang.org/x/time/rate"
 
 	"github.com/smtptls/smtptls"
+	"github.com/smtptls/smtptls/internal/quote"
 	"github.com/smtptls/smtptls/mtasts"
 	"github.com/smtptls/smtptls/resolver"
 )
 
 func main() {
-	os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr, hooks{}))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, hooks{})
+	stop()
+	os.Exit(code)
 }
 
 // hooks are what tests replace: the dialer of SMTP probes and policy
@@ -147,11 +154,11 @@ type hooks struct {
 	dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
-// probeTimeout bounds one STARTTLS probe.
-const probeTimeout = 30 * time.Second
-
 // maxMX bounds the MX hosts surveyed per domain.
 const maxMX = 50
+
+// The golang.org/x/time/rate limiter -qps builds is a resolver.Limiter.
+var _ resolver.Limiter = (*rate.Limiter)(nil)
 
 type stringList []string
 
@@ -168,8 +175,8 @@ type config struct {
 	timeout                          time.Duration
 }
 
-func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, hk hooks) int {
-	var c config
+// newFlags defines the command's flags on a new FlagSet writing to stderr.
+func newFlags(c *config, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("survey", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
@@ -177,7 +184,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fs.PrintDefaults()
 	}
 	fs.Var(&c.resolvers, "resolver", "upstream resolver `HOST:PORT` (repeatable; default: the nameservers of /etc/resolv.conf)")
-	fs.StringVar(&c.anchors, "anchors", "", "root trust anchors: DS records in zone-file syntax (default: the IANA root anchors)")
+	fs.StringVar(&c.anchors, "anchors", "", "trust anchors `FILE` (DS or DNSKEY records in zone-file syntax) replacing the IANA root anchors, for a private root")
 	fs.BoolVar(&c.trustAD, "trust-ad", false, "trust the resolvers' AD bit (resolver.Stub) instead of validating DNSSEC in-process")
 	fs.StringVar(&c.ca, "ca", "", "PEM `FILE` of roots for the MTA-STS policy fetch (default: the system roots)")
 	fs.IntVar(&c.concurrency, "concurrency", 32, "domains surveyed at once")
@@ -192,6 +199,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs.StringVar(&c.jsonSummary, "json-summary", "", "write the summary as JSON to `FILE`")
 	fs.StringVar(&c.html, "html", "", "write the summary as a self-contained HTML page to `FILE`")
 	fs.IntVar(&c.top, "top", 20, "length of the summary's lists")
+	return fs
+}
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, hk hooks) int {
+	var c config
+	fs := newFlags(&c, stderr)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -208,16 +221,20 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return usage(err.Error())
 	case c.merge && fs.NArg() == 0:
 		return usage("-merge needs JSON Lines files")
+	case c.merge && (c.resume || c.shard != ""):
+		return usage("-merge takes neither -resume nor -shard")
 	case !c.merge && fs.NArg() != 1:
 		return usage("give one LIST (a file, or - for standard input)")
 	case c.resume && c.out == "":
 		return usage("-resume needs -out")
+	case c.trustAD && c.anchors != "":
+		return usage("-anchors is for in-process validation, not -trust-ad")
 	case c.concurrency < 1 || c.top < 1 || c.qps < 0 || c.timeout <= 0:
 		return usage("-concurrency, -top and -timeout must be positive, -qps not negative")
 	}
 	for _, r := range c.resolvers {
 		if _, _, err := net.SplitHostPort(r); err != nil {
-			return usage("-resolver " + strconv.Quote(r) + ": want HOST:PORT")
+			return usage("-resolver " + quote.String(r) + ": want HOST:PORT")
 		}
 	}
 	fail := func(err error) int {
@@ -226,8 +243,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	agg := newAggregator(c.top)
 	if c.merge {
-		if err := merge(fs.Args(), c.out, stdout, agg); err != nil {
+		if err := merge(fs.Args(), c.out, agg); err != nil {
 			return fail(err)
+		}
+		if c.summary == "" && c.jsonSummary == "" && c.html == "" {
+			s := agg.summary()
+			if err := s.writeMarkdown(stdout); err != nil {
+				return fail(err)
+			}
 		}
 	} else if code := survey(ctx, &c, fs.Arg(0), stdin, stdout, stderr, hk, sh, agg); code != 0 {
 		return code
@@ -238,11 +261,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		write func(io.Writer) error
 	}{
 		{c.summary, s.writeMarkdown},
-		{c.jsonSummary, func(w io.Writer) error {
-			enc := json.NewEncoder(w)
-			enc.SetIndent("", "  ")
-			return enc.Encode(s)
-		}},
+		{c.jsonSummary, s.writeJSON},
 		{c.html, s.writeHTML},
 	} {
 		if o.file == "" {
@@ -271,75 +290,11 @@ func writeFile(name string, write func(io.Writer) error) error {
 	return err
 }
 
-// readRecords calls fn with each record of a JSON Lines file and the
-// offset just past it; a last line without its newline (a run cut short)
-// is ignored.
-func readRecords(r io.Reader, name string, fn func(*Record, int64)) error {
-	br := bufio.NewReaderSize(r, 64<<10)
-	var off int64
-	for n := 1; ; n++ {
-		line, err := br.ReadBytes('\n')
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		off += int64(len(line))
-		var rec Record
-		if err := json.Unmarshal(line, &rec); err != nil || rec.Domain == "" {
-			return fmt.Errorf("%s:%d: not a survey record", name, n)
-		}
-		fn(&rec, off)
-	}
-}
-
-// merge aggregates JSON Lines files, each domain once (the first record
-// seen), and copies the records to out when it is set.
-func merge(files []string, out string, stdout io.Writer, agg *aggregator) error {
-	var w *bufio.Writer
-	if out != "" {
-		f, err := os.Create(out)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		w = bufio.NewWriter(f)
-	}
-	seen := map[string]struct{}{}
-	for _, name := range files {
-		f, err := os.Open(name)
-		if err != nil {
-			return err
-		}
-		var werr error
-		err = readRecords(f, name, func(r *Record, _ int64) {
-			if _, dup := seen[r.Domain]; dup {
-				return
-			}
-			seen[r.Domain] = struct{}{}
-			agg.add(r)
-			if w != nil && werr == nil {
-				b, _ := json.Marshal(r)
-				_, werr = w.Write(append(b, '\n'))
-			}
-		})
-		f.Close()
-		if err = errors.Join(err, werr); err != nil {
-			return err
-		}
-	}
-	if w != nil {
-		return w.Flush()
-	}
-	return nil
-}
-
 // buildSurveyor builds the resolver, the Evaluator and the MTA-STS client.
-func buildSurveyor(c *config, hk hooks) (*surveyor, error) {
+func buildSurveyor(ctx context.Context, c *config, hk hooks) (*surveyor, error) {
 	var lim resolver.Limiter
 	if c.qps > 0 {
-		lim = newBucket(c.qps)
+		lim = rate.NewLimiter(rate.Limit(c.qps), 1)
 	}
 	var up resolver.Resolver
 	if c.trustAD {
@@ -351,7 +306,7 @@ func buildSurveyor(c *config, hk hooks) (*surveyor, error) {
 			if err != nil {
 				return nil, err
 			}
-			v.Anchors, err = parseAnchors(f, c.anchors)
+			v.Anchors, err = resolver.ParseAnchors(f)
 			f.Close()
 			if err != nil {
 				return nil, fmt.Errorf("-anchors: %w", err)
@@ -359,6 +314,9 @@ func buildSurveyor(c *config, hk hooks) (*surveyor, error) {
 		}
 		up = v
 	}
+	// The cache's default bound (resolver.DefaultCacheEntries) keeps its
+	// memory constant over the list; it serves the names domains share:
+	// providers' MX hosts, their TLSA records, policy hosts.
 	res := &resolver.Cache{Resolver: up}
 	var roots *x509.CertPool
 	if c.ca != "" {
@@ -368,7 +326,7 @@ func buildSurveyor(c *config, hk hooks) (*surveyor, error) {
 		}
 		roots = x509.NewCertPool()
 		if !roots.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("-ca %s: no PEM certificate", c.ca)
+			return nil, fmt.Errorf("-ca %s: no PEM certificate", quote.String(c.ca))
 		}
 	}
 	dial := hk.dial
@@ -378,11 +336,17 @@ func buildSurveyor(c *config, hk hooks) (*surveyor, error) {
 	logger := slog.New(slog.DiscardHandler)
 	sts := &mtasts.Client{Resolver: res, HTTPClient: policyClient(res, roots, dial), Logger: logger}
 	ev := &smtptls.Evaluator{Resolver: res, STS: sts, Roots: roots, MaxMX: maxMX, Logger: logger}
-	return &surveyor{res: res, ev: ev, sts: sts, starttls: c.starttls, dial: dial, probes: newProber()}, nil
+	sv := &surveyor{res: res, ev: ev, sts: sts}
+	if c.starttls {
+		sv.probes = newProber(ctx, dial)
+	}
+	return sv, nil
 }
 
 // policyClient is the MTA-STS fetch client: the policy host is resolved
-// with the survey's resolver, so the dialler only sees addresses.
+// with the survey's resolver, so the dialler only sees addresses. The
+// mtasts.Client adds its own checks (WebPKI name, no redirects, size and
+// time bounds; RFC 8461 3.3).
 func policyClient(res resolver.Resolver, roots *x509.CertPool, dial func(context.Context, string, string) (net.Conn, error)) *http.Client {
 	t := &http.Transport{
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -400,21 +364,21 @@ func policyClient(res resolver.Resolver, roots *x509.CertPool, dial func(context
 			p, _ := strconv.ParseUint(port, 10, 16)
 			return dial(ctx, network, netip.AddrPortFrom(addrs[0], uint16(p)).String())
 		},
-		MaxIdleConnsPerHost:    1,
-		IdleConnTimeout:        5 * time.Second,
+		// Policy hosts are distinct per domain: keeping idle
+		// connections would only hold memory and sockets.
+		DisableKeepAlives:      true,
 		MaxResponseHeaderBytes: 64 << 10,
 		TLSHandshakeTimeout:    20 * time.Second,
-	}
-	if roots != nil {
-		t.TLSClientConfig = newTLSConfig(roots)
+		TLSClientConfig:        &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
 	}
 	return &http.Client{Transport: t, Timeout: time.Minute}
 }
 
 // survey runs the survey of the list into the output and agg.
 func survey(ctx context.Context, c *config, list string, stdin io.Reader, stdout, stderr io.Writer, hk hooks, sh shard, agg *aggregator) int {
+	con := &console{w: stderr}
 	fail := func(err error) int {
-		fmt.Fprintln(stderr, "survey:", err)
+		con.println("survey: " + err.Error())
 		return 1
 	}
 	in, listName := stdin, "stdin"
@@ -426,7 +390,7 @@ func survey(ctx context.Context, c *config, list string, stdin io.Reader, stdout
 		defer f.Close()
 		in, listName = f, list
 	}
-	sv, err := buildSurveyor(c, hk)
+	sv, err := buildSurveyor(ctx, c, hk)
 	if err != nil {
 		return fail(err)
 	}
@@ -438,48 +402,27 @@ func survey(ctx context.Context, c *config, list string, stdin io.Reader, stdout
 	}
 
 	// The output, and with -resume the domains already in it.
-	done := map[string]struct{}{}
+	var done map[string]struct{}
 	out := stdout
 	if c.out != "" {
-		flags := os.O_CREATE | os.O_WRONLY | os.O_TRUNC
-		if c.resume {
-			flags = os.O_CREATE | os.O_RDWR
-		}
-		f, err := os.OpenFile(c.out, flags, 0o644)
+		f, d, err := openOut(c.out, c.resume, agg)
 		if err != nil {
 			return fail(err)
 		}
 		defer f.Close()
-		if c.resume {
-			var end int64
-			err := readRecords(f, c.out, func(r *Record, off int64) {
-				if _, dup := done[r.Domain]; !dup {
-					done[r.Domain] = struct{}{}
-					agg.add(r)
-				}
-				end = off
-			})
-			if err == nil {
-				err = f.Truncate(end) // drop a line cut short
-			}
-			if err == nil {
-				_, err = f.Seek(end, io.SeekStart)
-			}
-			if err != nil {
-				return fail(err)
-			}
-		}
-		out = f
+		out, done = f, d
+	}
+	skip := func(domain string) bool {
+		_, ok := done[domain]
+		return ok || !sh.has(domain)
 	}
 
-	var prog *progress
 	if f, ok := stderr.(*os.File); ok && isTerminal(f) {
-		total := -1
+		con.prog = startProgress(con)
+		defer con.prog.stop()
 		if list != "-" {
-			total = countList(list, sh, done)
+			go con.prog.setTotal(countList(ctx, list, skip))
 		}
-		prog = startProgress(f, total)
-		defer prog.stop()
 	}
 
 	entries := make(chan entry, c.concurrency)
@@ -488,9 +431,9 @@ func survey(ctx context.Context, c *config, list string, stdin io.Reader, stdout
 	go func() {
 		defer close(entries)
 		readErr = readList(in, func(n int, reason string) {
-			fmt.Fprintf(stderr, "survey: %s:%d: %s (skipped)\n", listName, n, reason)
+			con.println(fmt.Sprintf("survey: %s:%d: %s (skipped)", quote.Text(listName), n, reason))
 		}, func(e entry) error {
-			if _, ok := done[e.domain]; ok || !sh.has(e.domain) {
+			if skip(e.domain) {
 				return nil
 			}
 			select {
@@ -508,6 +451,9 @@ func survey(ctx context.Context, c *config, list string, stdin io.Reader, stdout
 				dctx, cancel := context.WithTimeout(ctx, c.timeout)
 				r := sv.survey(dctx, e.domain, e.rank)
 				cancel()
+				if ctx.Err() != nil {
+					continue // cut short by the interrupt, not by its time limit
+				}
 				results <- r
 			}
 		})
@@ -519,8 +465,8 @@ func survey(ctx context.Context, c *config, list string, stdin io.Reader, stdout
 	var werr error
 	for r := range results {
 		agg.add(&r)
-		if prog != nil {
-			prog.add(r.Error != "")
+		if con.prog != nil {
+			con.prog.add(r.Error != "")
 		}
 		if werr != nil {
 			continue
@@ -533,82 +479,64 @@ func survey(ctx context.Context, c *config, list string, stdin io.Reader, stdout
 	if werr == nil {
 		werr = bw.Flush()
 	}
+	if err := ctx.Err(); err != nil {
+		return fail(fmt.Errorf("interrupted; the records of the domains done are written (-resume continues): %w", err))
+	}
 	if err := errors.Join(readErr, werr); err != nil {
 		return fail(err)
 	}
 	return 0
 }
 
-// countList counts the domains a run will survey, for the progress line.
-func countList(list string, sh shard, done map[string]struct{}) int {
+// openOut opens the output file. With resume it reads the records already
+// there into agg, returns their domains, drops a last line cut short and
+// positions the file to append.
+func openOut(name string, resume bool, agg *aggregator) (*os.File, map[string]struct{}, error) {
+	if !resume {
+		f, err := os.Create(name)
+		return f, nil, err
+	}
+	f, err := os.OpenFile(name, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, nil, err
+	}
+	done := map[string]struct{}{}
+	var end int64
+	err = readRecords(f, name, func(r *Record, off int64) {
+		done[r.Domain] = struct{}{}
+		agg.add(r)
+		end = off
+	})
+	if err == nil {
+		err = f.Truncate(end) // a line cut short by a crash
+	}
+	if err == nil {
+		_, err = f.Seek(end, io.SeekStart)
+	}
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return f, done, nil
+}
+
+// countList counts the domains a run will survey, for the progress line;
+// -1 when the list cannot be read again.
+func countList(ctx context.Context, list string, skip func(string) bool) int {
 	f, err := os.Open(list)
 	if err != nil {
 		return -1
 	}
 	defer f.Close()
 	n := 0
-	readList(f, func(int, string) {}, func(e entry) error {
-		if _, ok := done[e.domain]; !ok && sh.has(e.domain) {
+	err = readList(f, func(int, string) {}, func(e entry) error {
+		if !skip(e.domain) {
 			n++
 		}
-		return nil
+		return ctx.Err()
 	})
+	if err != nil {
+		return -1
+	}
 	return n
-}
-
-// progress writes a progress line to a terminal.
-type progress struct {
-	w      io.Writer
-	total  int
-	start  time.Time
-	n, bad atomic.Int64
-	quit   chan struct{}
-	wg     sync.WaitGroup
-}
-
-func startProgress(w io.Writer, total int) *progress {
-	p := &progress{w: w, total: total, start: time.Now(), quit: make(chan struct{})}
-	p.wg.Go(func() {
-		t := time.NewTicker(250 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-t.C:
-				p.print()
-			case <-p.quit:
-				p.print()
-				fmt.Fprintln(p.w)
-				return
-			}
-		}
-	})
-	return p
-}
-
-func (p *progress) add(failed bool) {
-	p.n.Add(1)
-	if failed {
-		p.bad.Add(1)
-	}
-}
-
-func (p *progress) print() {
-	n := p.n.Load()
-	el := time.Since(p.start).Seconds()
-	rate := float64(n) / max(el, 1e-3)
-	line := fmt.Sprintf("%d", n)
-	if p.total >= 0 {
-		line += fmt.Sprintf("/%d", p.total)
-	}
-	line += fmt.Sprintf(" domains, %.1f/s, %d errors", rate, p.bad.Load())
-	if p.total >= 0 && rate > 0 && int(n) <= p.total {
-		eta := time.Duration(float64(p.total-int(n)) / rate * float64(time.Second))
-		line += ", ETA " + eta.Round(time.Second).String()
-	}
-	fmt.Fprintf(p.w, "\r\x1b[K%s", line)
-}
-
-func (p *progress) stop() {
-	close(p.quit)
-	p.wg.Wait()
 }

@@ -2,10 +2,13 @@ package main
 
 import (
 	"cmp"
+	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
 	"strings"
+
+	"github.com/smtptls/smtptls/examples/internal/rollover"
 )
 
 // Summary is the survey's summary, as -json-summary writes it. The
@@ -33,26 +36,35 @@ type Summary struct {
 	// ProvidersDANE by DANE-protected (full) domains served.
 	Providers     []Provider `json:"providers"`
 	ProvidersDANE []Provider `json:"providers_dane"`
+	// STARTTLS reports that the records carry STARTTLS probes
+	// (-starttls): only then is Rollover meaningful.
+	STARTTLS bool `json:"starttls"`
 	// Rollover counts the MX hosts of surveyed domains (a host once per
-	// domain it serves) with usable TLSA records per rollover scheme
-	// seen; empty without -starttls.
-	Rollover map[string]int `json:"rollover"`
+	// domain it serves) with usable TLSA records and a TLS handshake, per
+	// rollover scheme seen (MXHost.Rollover); empty without -starttls.
+	Rollover map[rollover.Scheme]int `json:"rollover"`
 	// Top is the length bound of the lists.
 	Top int `json:"top"`
 }
 
 // Ranked is a domain and its rank (0: none given).
 type Ranked struct {
+	// Domain is the domain (Record.Domain).
 	Domain string `json:"domain"`
-	Rank   int    `json:"rank,omitempty"`
+	// Rank is its rank in the list; absent when the list gave none.
+	Rank int `json:"rank,omitempty"`
 }
 
 // Provider is a provider (the registered domain of MX hosts) and the
 // domains it serves.
 type Provider struct {
+	// Provider is the registered domain (Record.Provider).
 	Provider string `json:"provider"`
-	Domains  int    `json:"domains"`
-	DANE     int    `json:"dane"`
+	// Domains counts the surveyed domains whose most preferred MX host
+	// it holds.
+	Domains int `json:"domains"`
+	// DANE counts those of them with full DANE.
+	DANE int `json:"dane"`
 }
 
 // aggregator builds a Summary from records in any order; its memory is
@@ -65,7 +77,7 @@ type aggregator struct {
 
 func newAggregator(top int) *aggregator {
 	return &aggregator{top: top, providers: map[string]*Provider{}, s: Summary{
-		MXStatus: map[string]int{}, DANE: map[string]int{}, MTASTS: map[string]int{}, Rollover: map[string]int{}, Top: top,
+		MXStatus: map[string]int{}, DANE: map[string]int{}, MTASTS: map[string]int{}, Rollover: map[rollover.Scheme]int{}, Top: top,
 		TopDANE: []Ranked{}, TopSTSEnforce: []Ranked{}, PartialDANE: []Ranked{},
 	}}
 }
@@ -128,6 +140,9 @@ func (a *aggregator) add(r *Record) {
 		}
 	}
 	for _, m := range r.MX {
+		if m.STARTTLS != "" {
+			a.s.STARTTLS = true
+		}
 		if m.Rollover != "" {
 			a.s.Rollover[m.Rollover]++
 		}
@@ -151,7 +166,7 @@ func (a *aggregator) summary() Summary {
 	byDomains := slices.SortedFunc(slices.Values(all), func(x, y Provider) int {
 		return cmp.Or(cmp.Compare(y.Domains, x.Domains), cmp.Compare(y.DANE, x.DANE), strings.Compare(x.Provider, y.Provider))
 	})
-	s.Providers = byDomains[:min(a.top, len(byDomains))]
+	s.Providers = append([]Provider{}, byDomains[:min(a.top, len(byDomains))]...)
 	s.ProvidersDANE = []Provider{}
 	byDANE := slices.SortedFunc(slices.Values(all), func(x, y Provider) int {
 		return cmp.Or(cmp.Compare(y.DANE, x.DANE), cmp.Compare(y.Domains, x.Domains), strings.Compare(x.Provider, y.Provider))
@@ -202,8 +217,16 @@ func rankText(r int) string {
 	return fmt.Sprint(r)
 }
 
-// rolloverOrder is the order the rollover schemes are shown in.
-var rolloverOrder = []string{rollNext, rollIssuer, rollTAOnly, rollNone}
+// rolloverOrder is the order the rollover schemes are shown in: the two
+// that domain owners are advised to publish first.
+var rolloverOrder = []rollover.Scheme{rollover.CurrentNext, rollover.CurrentIssuer, rollover.IssuerOnly, rollover.None, rollover.NoMatch}
+
+// writeJSON writes the summary as indented JSON.
+func (s *Summary) writeJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(s)
+}
 
 // writeMarkdown writes the summary as Markdown tables.
 func (s *Summary) writeMarkdown(w io.Writer) error {
@@ -243,7 +266,7 @@ func (s *Summary) writeMarkdown(w io.Writer) error {
 	}
 	prov("Providers by domains served", s.Providers)
 	prov("Providers by DANE-protected domains served", s.ProvidersDANE)
-	if len(s.Rollover) > 0 {
+	if s.STARTTLS {
 		b.WriteString("\n## TLSA rollover schemes (STARTTLS probes)\n\n| Scheme | MX hosts |\n| --- | ---: |\n")
 		for _, k := range rolloverOrder {
 			fmt.Fprintf(&b, "| %s | %d |\n", k, s.Rollover[k])

@@ -3,48 +3,48 @@ package main
 import (
 	"cmp"
 	"context"
-	"crypto/tls"
 	"errors"
-	"net"
 	"net/netip"
 	"slices"
 	"strings"
 	"sync"
 
-	"github.com/emersion/go-smtp"
 	"golang.org/x/net/publicsuffix"
 
 	"github.com/smtptls/smtptls"
 	"github.com/smtptls/smtptls/dane"
+	"github.com/smtptls/smtptls/examples/internal/rollover"
 	"github.com/smtptls/smtptls/mtasts"
 	"github.com/smtptls/smtptls/resolver"
 	"github.com/smtptls/smtptls/tlsrpt"
-	"github.com/smtptls/smtptls/tlsverify"
 )
 
 // surveyor surveys domains with one Evaluator; safe for concurrent use.
 type surveyor struct {
-	res      resolver.Resolver
-	ev       *smtptls.Evaluator
-	sts      *mtasts.Client
-	starttls bool
-	dial     func(ctx context.Context, network, addr string) (net.Conn, error)
-	probes   *prober
+	res    resolver.Resolver // the Evaluator's, with its cache
+	ev     *smtptls.Evaluator
+	sts    *mtasts.Client
+	probes *prober // nil without -starttls
 }
 
 // survey builds the Record of one normalised domain.
 func (s *surveyor) survey(ctx context.Context, domain string, rank int) Record {
 	rec := Record{Domain: domain, Rank: rank, MX: []MXHost{}}
 	// TLS-RPT does not depend on the MX: look it up meanwhile.
-	rptc := make(chan error, 1)
+	type rpt struct {
+		ok  bool
+		err error
+	}
+	rptc := make(chan rpt, 1)
 	go func() {
 		ok, err := s.tlsRPT(ctx, domain)
-		rec.TLSRPT = ok
-		rptc <- err
+		rptc <- rpt{ok, err}
 	}()
 	err := s.mxAndPolicy(ctx, domain, &rec)
-	if rerr := <-rptc; err == nil && rerr != nil {
-		err = rerr
+	r := <-rptc
+	rec.TLSRPT = r.ok
+	if err == nil {
+		err = r.err
 	}
 	if err != nil {
 		// A domain that could not be surveyed carries only its error:
@@ -54,30 +54,35 @@ func (s *surveyor) survey(ctx context.Context, domain string, rank int) Record {
 	return rec
 }
 
+// mxAndPolicy fills in everything but TLSRPT. The Evaluator does the
+// work an MTA would do (MX and MTA-STS concurrently, then every host's
+// DANE lookups); its errors say whether the domain exists and takes mail.
 func (s *surveyor) mxAndPolicy(ctx context.Context, domain string, rec *Record) error {
-	mxs, ans, err := resolver.LookupMX(ctx, s.res, domain)
-	if err != nil {
+	rec.DANE = daneNone
+	dec, err := s.ev.Evaluate(ctx, domain)
+	nx, null := errors.Is(err, smtptls.ErrNoSuchDomain), errors.Is(err, smtptls.ErrNullMX)
+	if err != nil && !nx && !null {
 		return err
 	}
-	rec.MXSecure = ans.Security == resolver.Secure
-	rec.DANE = daneNone
-	switch {
-	case ans.NXDomain:
-		// No _mta-sts or _smtp._tls name can exist below a name that
-		// does not: nothing else to ask.
-		rec.MXStatus, rec.MTASTS = mxNXDomain, stsAbsent
-		return nil
-	case len(mxs) == 1 && mxs[0].Mx == ".":
+	if nx || null {
+		// The MX answer is in the cache the Evaluator just filled; only
+		// its DNSSEC status is wanted.
+		_, ans, err := resolver.LookupMX(ctx, s.res, domain)
+		if err != nil {
+			return err
+		}
+		rec.MXSecure = ans.Security == resolver.Secure
+		if nx {
+			// No _mta-sts name can exist below a name that does not.
+			rec.MXStatus, rec.MTASTS = mxNXDomain, stsAbsent
+			return nil
+		}
 		rec.MXStatus = mxNull
 		r, err := s.sts.Lookup(ctx, domain)
 		if err != nil {
 			return err
 		}
 		rec.MTASTS, err = stsStatus(r)
-		return err
-	}
-	dec, err := s.ev.Evaluate(ctx, domain)
-	if err != nil {
 		return err
 	}
 	rec.MXStatus, rec.MXSecure = mxOK, dec.MXSecure
@@ -91,17 +96,16 @@ func (s *surveyor) mxAndPolicy(ctx context.Context, domain string, rec *Record) 
 	slices.SortFunc(hosts, func(a, b *smtptls.Host) int {
 		return cmp.Or(cmp.Compare(a.Preference, b.Preference), strings.Compare(a.Name, b.Name))
 	})
+	rec.MX = make([]MXHost, len(hosts))
 	usable := 0
-	for _, h := range hosts {
-		m := MXHost{Host: h.Name, Preference: h.Preference, TLSA: tlsaStatus(h)}
-		if m.TLSA == tlsaUsable {
+	for i, h := range hosts {
+		rec.MX[i] = MXHost{Host: h.Name, Preference: h.Preference, TLSA: tlsaStatus(h)}
+		if rec.MX[i].TLSA == tlsaUsable {
 			usable++
 		}
-		if s.starttls {
-			s.probeHost(ctx, h, &m)
-		}
-		rec.MX = append(rec.MX, m)
 	}
+	// RFC 7672 2.2.1: only a secure MX RRset lets DANE protect the
+	// domain; its hosts' TLSA records alone do not.
 	if rec.MXSecure && usable > 0 {
 		rec.DANE = danePartial
 		if usable == len(hosts) {
@@ -110,6 +114,11 @@ func (s *surveyor) mxAndPolicy(ctx context.Context, domain string, rec *Record) 
 	}
 	if len(hosts) > 0 {
 		rec.Provider, _ = publicsuffix.EffectiveTLDPlusOne(hosts[0].Name)
+	}
+	if s.probes != nil {
+		if err := s.probeHosts(ctx, hosts, rec.MX); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -136,10 +145,14 @@ func stsStatus(r *mtasts.Result) (string, error) {
 		}
 		return stsInvalid, nil // a record, but no policy could be had
 	}
+	if r.RecordError == nil {
+		return "", errors.New("MTA-STS lookup without an outcome")
+	}
 	return "", r.RecordError
 }
 
-// tlsRPT reports whether the domain publishes one valid TLS-RPT record.
+// tlsRPT reports whether the domain publishes exactly one valid TLS-RPT
+// record (RFC 8460 3).
 func (s *surveyor) tlsRPT(ctx context.Context, domain string) (bool, error) {
 	txts, _, err := resolver.LookupTXT(ctx, s.res, "_smtp._tls."+domain+".")
 	if err != nil {
@@ -170,174 +183,65 @@ func tlsaStatus(h *smtptls.Host) string {
 	return tlsaServFail
 }
 
-// bogusEDE reports whether an Extended DNS Error code (RFC 8914 4) says a
-// validating upstream found the answer bogus.
+// bogusEDE reports whether an Extended DNS Error code (RFC 8914 4.6-4.13:
+// DNSSEC Bogus, Signature Expired, Signature Not Yet Valid, DNSKEY
+// Missing, RRSIGs Missing, No Zone Key Bit Set, NSEC Missing, and DNSSEC
+// Indeterminate at 5) says a validating upstream found the answer bogus.
 func bogusEDE(code uint16) bool { return code >= 5 && code <= 12 }
 
-// probeHost connects to the host's first address (once per run) and
-// records STARTTLS, the verdict of the host's policy and the TLSA
-// rollover scheme.
-func (s *surveyor) probeHost(ctx context.Context, h *smtptls.Host, m *MXHost) {
-	if h.Err != nil && !h.Excluded || len(h.Addrs) == 0 {
-		return
-	}
-	p := s.probes.get(ctx, s.dial, h.Name, h.ServerName(), h.Addrs[0])
-	if p == nil {
-		m.STARTTLS = "unreachable" // the domain's time ran out waiting
-		return
-	}
-	m.STARTTLS = p.starttls
-	if p.starttls != "ok" {
-		if h.Err == nil && !h.RequireTLS() && p.starttls == "not-offered" {
-			m.Match = "cleartext"
-		} else {
-			m.Match = smtptls.Failed.String()
+// probeHosts probes the usable and the excluded hosts concurrently (each
+// (host, address) once per run, see prober) and records STARTTLS, the
+// verdict of each host's policy and, with usable TLSA records, the
+// rollover scheme. A domain whose time runs out while it waits for a
+// probe is an error: its record would otherwise lack what -starttls
+// promises.
+func (s *surveyor) probeHosts(ctx context.Context, hosts []*smtptls.Host, out []MXHost) error {
+	var wg sync.WaitGroup
+	for i, h := range hosts {
+		if h.Err != nil && !h.Excluded || len(h.Addrs) == 0 {
+			continue
 		}
-		return
+		wg.Go(func() { s.probeHost(ctx, h, &out[i]) })
 	}
-	if h.Err != nil {
-		m.Match = smtptls.Failed.String() // excluded by the MTA-STS policy
-	} else {
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return errors.New("time limit reached waiting for STARTTLS probes")
+	}
+	return nil
+}
+
+// probeHost probes the host's addresses in order until one is reachable,
+// as an MTA tries them.
+func (s *surveyor) probeHost(ctx context.Context, h *smtptls.Host, m *MXHost) {
+	var p *probe
+	var addr netip.Addr
+	for _, a := range h.Addrs {
+		q := s.probes.get(ctx, h.Name, h.ServerName(), a)
+		if q == nil {
+			return // the domain's time ran out
+		}
+		if p == nil || q.status != probeUnreachable {
+			p, addr = q, a
+		}
+		if q.status != probeUnreachable {
+			break
+		}
+	}
+	m.Addr, m.STARTTLS = addr.String(), p.status
+	switch {
+	case p.status == probeUnreachable:
+		// Nothing was met for the policy to judge.
+	case p.status == probeNotOffered && h.Err == nil && !h.RequireTLS():
+		m.Match = "cleartext"
+	case p.status != probeOK || h.Err != nil:
+		// No TLS where the policy requires it, or a host MTA-STS
+		// enforce excludes (RFC 8461 4.1).
+		m.Match = smtptls.Failed.String()
+	default:
 		v, _ := h.Verify(p.cs)
 		m.Match = v.String()
 	}
-	if h.DANE != nil && len(h.DANE.Records) > 0 {
-		m.Rollover = rollover(h.DANE, h.Name, p.cs)
+	if p.status == probeOK && h.DANE != nil && len(h.DANE.Records) > 0 {
+		m.Rollover = rollover.Of(h.DANE.Records, []string{h.DANE.Base, h.Name}, h.DANE.DigestPreference, p.cs.PeerCertificates)
 	}
 }
-
-// rollover names the TLSA rollover scheme (RFC 7671 8) a host's usable
-// records allow, judged against the chain it presented: "current+next"
-// (a DANE-EE record matches the key in use and another one does not: the
-// next key is pre-published), "current+issuer" (a DANE-EE record matches
-// the key in use and a DANE-TA record its issuer, which survives a key
-// change), "issuer" (only DANE-TA records, which survive a change of the
-// leaf key) or "none" (every record matches the key in use, or none
-// matches: a key change breaks delivery).
-func rollover(p *dane.Policy, host string, cs tls.ConnectionState) string {
-	var eeCur, eeOther, ta bool
-	for _, r := range p.Records {
-		v := &tlsverify.DANE{Records: []tlsverify.TLSA{r}, Names: []string{p.Base, host}, DigestPreference: p.DigestPreference}
-		_, err := v.VerifyChain(cs.PeerCertificates)
-		switch {
-		case r.Usage == tlsverify.DANEEE && err == nil:
-			eeCur = true
-		case r.Usage == tlsverify.DANEEE:
-			eeOther = true
-		case r.Usage == tlsverify.DANETA && err == nil:
-			ta = true
-		}
-	}
-	switch {
-	case eeCur && eeOther:
-		return rollNext
-	case eeCur && ta:
-		return rollIssuer
-	case ta && !eeCur && !eeOther:
-		return rollTAOnly
-	}
-	return rollNone
-}
-
-// probe is the outcome of one STARTTLS probe of a (host, address).
-type probe struct {
-	done     chan struct{}
-	starttls string // "ok", "not-offered", "failed" (handshake), "unreachable"
-	cs       tls.ConnectionState
-}
-
-// prober probes each (host, address) once per run, and one address at
-// a time, however many domains share it.
-type prober struct {
-	mu     sync.Mutex // guards probes and addrs
-	probes map[string]*probe
-	addrs  map[netip.Addr]chan struct{} // one token per destination
-}
-
-func newProber() *prober {
-	return &prober{probes: map[string]*probe{}, addrs: map[netip.Addr]chan struct{}{}}
-}
-
-// get returns the probe of host at addr, starting it if it is the
-// first ask, or nil when ctx ends first.
-func (pr *prober) get(ctx context.Context, dial func(context.Context, string, string) (net.Conn, error), host, sni string, addr netip.Addr) *probe {
-	key := host + " " + addr.String()
-	pr.mu.Lock()
-	p, ok := pr.probes[key]
-	if !ok {
-		p = &probe{done: make(chan struct{})}
-		pr.probes[key] = p
-	}
-	tok := pr.addrs[addr]
-	if tok == nil {
-		tok = make(chan struct{}, 1)
-		pr.addrs[addr] = tok
-	}
-	pr.mu.Unlock()
-	if !ok {
-		// The probe runs on its own context: domains waiting for it must
-		// not see it cut short by the first one's deadline.
-		go func() {
-			tok <- struct{}{}
-			defer func() { <-tok }()
-			pctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
-			defer cancel()
-			p.starttls, p.cs = runProbe(pctx, dial, sni, addr)
-			close(p.done)
-		}()
-	}
-	select {
-	case <-p.done:
-		return p
-	case <-ctx.Done():
-		return nil
-	}
-}
-
-// runProbe connects to addr port 25 and sends EHLO; if STARTTLS is
-// offered, it connects again (after the first connection is closed) and
-// makes a handshake that accepts any certificate: what was presented is
-// judged afterwards against each domain's policy.
-func runProbe(ctx context.Context, dial func(context.Context, string, string) (net.Conn, error), sni string, addr netip.Addr) (string, tls.ConnectionState) {
-	var cs tls.ConnectionState
-	connect := func() (net.Conn, error) {
-		conn, err := dial(ctx, "tcp", netip.AddrPortFrom(addr, 25).String())
-		if err == nil {
-			if d, ok := ctx.Deadline(); ok {
-				conn.SetDeadline(d)
-			}
-		}
-		return conn, err
-	}
-	conn, err := connect()
-	if err != nil {
-		return "unreachable", cs
-	}
-	c := smtp.NewClient(conn)
-	err = c.Hello("survey.smtptls.invalid")
-	offered, _ := c.Extension("STARTTLS")
-	if err == nil {
-		c.Quit()
-	}
-	c.Close()
-	switch {
-	case err != nil:
-		return "unreachable", cs
-	case !offered:
-		return "not-offered", cs
-	}
-	if conn, err = connect(); err != nil {
-		return "unreachable", cs
-	}
-	tc, err := smtp.NewClientStartTLS(conn, tlsverify.Config(nil, sni, captureVerifier{&cs}))
-	if err != nil {
-		return "failed", cs
-	}
-	tc.Quit()
-	tc.Close()
-	return "ok", cs
-}
-
-type captureVerifier struct{ cs *tls.ConnectionState }
-
-func (c captureVerifier) Verify(cs tls.ConnectionState) error { *c.cs = cs; return nil }
