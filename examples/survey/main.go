@@ -149,9 +149,16 @@ func main() {
 }
 
 // hooks are what tests replace: the dialer of SMTP probes and policy
-// fetches (the test kit's World maps its addresses to loopback servers).
+// fetches (the test kit's World maps its addresses to loopback servers),
+// and the resolvers' time limits (the World's DNS front answers from the
+// tests' own process, so on a loaded machine its answers queue behind
+// the survey's work, which a real resolver's would not).
 type hooks struct {
 	dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// queryTimeout and lookupTimeout, when set, replace the resolvers'
+	// (resolver.Stub.Timeout, resolver.Validating.Timeout and
+	// LookupTimeout).
+	queryTimeout, lookupTimeout time.Duration
 }
 
 // maxMX bounds the MX hosts surveyed per domain.
@@ -298,9 +305,9 @@ func buildSurveyor(ctx context.Context, c *config, hk hooks) (*surveyor, error) 
 	}
 	var up resolver.Resolver
 	if c.trustAD {
-		up = &resolver.Stub{Servers: c.resolvers, TrustAD: true, Limiter: lim}
+		up = &resolver.Stub{Servers: c.resolvers, TrustAD: true, Limiter: lim, Timeout: hk.queryTimeout}
 	} else {
-		v := &resolver.Validating{Servers: c.resolvers, Limiter: lim}
+		v := &resolver.Validating{Servers: c.resolvers, Limiter: lim, Timeout: hk.queryTimeout, LookupTimeout: hk.lookupTimeout}
 		if c.anchors != "" {
 			f, err := os.Open(c.anchors)
 			if err != nil {

@@ -176,12 +176,13 @@ func TestSurveyWorld(t *testing.T) {
 	sw := newSynthWorld(t, worldSize())
 	dir := t.TempDir()
 	list := sw.list(t, dir, sw.domains)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	out, js, md, page := filepath.Join(dir, "out.jsonl"), filepath.Join(dir, "s.json"), filepath.Join(dir, "s.md"), filepath.Join(dir, "s.html")
-	start := time.Now()
-	runSurvey(t, ctx, sw.args("-out", out, "-json-summary", js, "-summary", md, "-html", page, "-concurrency", "64", list), sw.hooks())
-	t.Logf("%d domains in %v", len(sw.domains), time.Since(start).Round(time.Millisecond))
+	start, q0 := time.Now(), sw.w.QueryCount()
+	runSurvey(t, ctx, sw.args("-out", out, "-json-summary", js, "-summary", md, "-html", page, "-concurrency", "32", list), sw.hooks())
+	t.Logf("%d domains in %v, %.1f queries per domain", len(sw.domains), time.Since(start).Round(time.Millisecond),
+		float64(sw.w.QueryCount()-q0)/float64(len(sw.domains)))
 	b, err := os.ReadFile(out)
 	if err != nil {
 		t.Fatal(err)
@@ -392,4 +393,30 @@ func TestSurveyBadLines(t *testing.T) {
 	want := []listed{good[0], good[1], good[2]}
 	want[0].want.Rank, want[1].want.Rank, want[2].want.Rank = 1, 3, 0
 	checkRecords(t, want, recs)
+}
+
+// TestSurveyQPS: -qps bounds every query the World's DNS front receives
+// from the survey, the validator's DS and DNSKEY queries and the start-up
+// probe included: at most one at once, then qps per second.
+func TestSurveyQPS(t *testing.T) {
+	t.Parallel()
+	sw := newSynthWorld(t, len(kinds))
+	dir := t.TempDir()
+	list := sw.list(t, dir, sw.domains[:10])
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	const qps = 50
+	before := sw.w.QueryCount()
+	start := time.Now()
+	runSurvey(t, ctx, sw.args("-qps", fmt.Sprint(qps), "-concurrency", "8", list), sw.hooks())
+	el := time.Since(start)
+	n := sw.w.QueryCount() - before
+	limit := 1 + int64(qps*el.Seconds())
+	t.Logf("%d queries in %v (%.1f/s), limit %d", n, el.Round(time.Millisecond), float64(n)/el.Seconds(), limit)
+	if n < 2*qps/5 {
+		t.Fatalf("only %d queries: too few to tell a limit", n)
+	}
+	if n > limit {
+		t.Errorf("%d queries in %v: more than %d at %d/s", n, el, limit, qps)
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 
@@ -271,13 +272,25 @@ func newSynthWorld(t testing.TB, n int) *synthWorld {
 		w.SetPolicy(p.domain, smtptlstest.Policy{Body: p.body})
 	}
 	dir := t.TempDir()
-	var anchors strings.Builder
-	for _, ds := range w.Anchors() {
-		anchors.WriteString(ds.String() + "\n")
-	}
-	sw.anchors = writeTemp(t, dir, "anchors.zone", anchors.String())
-	sw.ca = writeTemp(t, dir, "ca.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: w.CA().Root.Raw})))
+	sw.anchors, sw.ca = writeAnchors(t, w, dir), writeCA(t, w, dir)
 	return sw
+}
+
+// writeAnchors writes the World's trust anchors as DS records in
+// zone-file syntax, for -anchors.
+func writeAnchors(t testing.TB, w *smtptlstest.World, dir string) string {
+	t.Helper()
+	var b strings.Builder
+	for _, ds := range w.Anchors() {
+		b.WriteString(ds.String() + "\n")
+	}
+	return writeTemp(t, dir, "anchors.zone", b.String())
+}
+
+// writeCA writes the root of the World's CA as PEM, for -ca.
+func writeCA(t testing.TB, w *smtptlstest.World, dir string) string {
+	t.Helper()
+	return writeTemp(t, dir, "ca.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: w.CA().Root.Raw})))
 }
 
 func writeTemp(t testing.TB, dir, name, content string) string {
@@ -306,13 +319,18 @@ func (sw *synthWorld) list(t testing.TB, dir string, domains []listed) string {
 }
 
 // args are the flags that point a survey at the World: its DNS front,
-// its anchors (in-process validation, the default) and its CA.
+// its anchors (in-process validation, the default) and its CA, with a
+// time limit per domain for a loaded machine.
 func (sw *synthWorld) args(extra ...string) []string {
-	return append([]string{"-resolver", sw.w.DNSAddr(), "-anchors", sw.anchors, "-ca", sw.ca}, extra...)
+	return append([]string{"-resolver", sw.w.DNSAddr(), "-anchors", sw.anchors, "-ca", sw.ca, "-timeout", "3m"}, extra...)
 }
 
-// hooks dial through the World.
-func (sw *synthWorld) hooks() hooks { return hooks{dial: sw.w.DialContext} }
+// hooks dial through the World, and wait for its DNS front as long as a
+// loaded machine (the race detector, other tests) may need: it answers
+// from this process, behind the survey's own work.
+func (sw *synthWorld) hooks() hooks {
+	return hooks{dial: sw.w.DialContext, queryTimeout: 30 * time.Second, lookupTimeout: 2 * time.Minute}
+}
 
 // runSurvey runs the command and fails the test on a non-zero exit.
 func runSurvey(t testing.TB, ctx context.Context, args []string, hk hooks) (stdout, stderr string) {
