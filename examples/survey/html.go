@@ -24,8 +24,12 @@ type chart struct {
 
 const chartWidth = 480 // pixels of the longest bar
 
+// chartColors are the colours of the bars, in order (a diverging
+// palette that stays readable for the common colour vision deficiencies).
+var chartColors = []string{"#1b7837", "#5aae61", "#a6dba0", "#c2a5cf", "#9970ab", "#762a83"}
+
 func (s *Summary) charts() []chart {
-	colors := []string{"#1b7837", "#5aae61", "#a6dba0", "#c2a5cf", "#9970ab", "#762a83"}
+	colors := chartColors
 	mk := func(title string, rows []row) chart {
 		c := chart{Title: title}
 		most := 1
