@@ -14,6 +14,7 @@ import (
 	"github.com/smtptls/smtptls"
 	"github.com/smtptls/smtptls/dane"
 	"github.com/smtptls/smtptls/examples/internal/rollover"
+	"github.com/smtptls/smtptls/internal/dnsname"
 	"github.com/smtptls/smtptls/mtasts"
 	"github.com/smtptls/smtptls/resolver"
 	"github.com/smtptls/smtptls/tlsrpt"
@@ -113,7 +114,7 @@ func (s *surveyor) mxAndPolicy(ctx context.Context, domain string, rec *Record) 
 		}
 	}
 	if len(hosts) > 0 {
-		rec.Provider, _ = publicsuffix.EffectiveTLDPlusOne(hosts[0].Name)
+		rec.Provider = provider(hosts[0].Name)
 	}
 	if s.probes != nil {
 		if err := s.probeHosts(ctx, hosts, rec.MX); err != nil {
@@ -121,6 +122,20 @@ func (s *surveyor) mxAndPolicy(ctx context.Context, domain string, rec *Record) 
 		}
 	}
 	return nil
+}
+
+// provider is the registered domain of a host name by the public suffix
+// list, or "" for an MX target that is not a host name (an address such
+// as "192.0.2.44", which is never a host's name) or a public suffix.
+func provider(host string) string {
+	if _, err := dnsname.Mail.Normalize(host); err != nil {
+		return ""
+	}
+	p, err := publicsuffix.EffectiveTLDPlusOne(host)
+	if err != nil {
+		return ""
+	}
+	return p
 }
 
 // stsStatus maps an MTA-STS lookup to Record.MTASTS; a TXT lookup that

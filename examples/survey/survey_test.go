@@ -420,3 +420,19 @@ func TestSurveyQPS(t *testing.T) {
 		t.Errorf("%d queries in %v: more than %d at %d/s", n, el, limit, qps)
 	}
 }
+
+func TestProvider(t *testing.T) {
+	for host, want := range map[string]string{
+		"mx1.danehost.test":           "danehost.test",
+		"mx.mail.example.co.uk":       "example.co.uk",
+		"aspmx.l.google.com":          "google.com",
+		"example.com":                 "example.com",
+		"192.0.2.44":                  "", // an MX target that is not a host name
+		"co.uk":                       "", // a public suffix
+		"xn--mnchen-3ya.example.test": "example.test",
+	} {
+		if got := provider(host); got != want {
+			t.Errorf("provider(%q) = %q, want %q", host, got, want)
+		}
+	}
+}

@@ -190,6 +190,12 @@ var kinds = []kind{
 		policy: "version: STSv1\nmode: enforce\nmx: mx.elsewhere.example\nmax_age: 86400\n",
 		want: Record{MXStatus: "ok", DANE: "none", MTASTS: "enforce", Provider: "plainhost.test",
 			MX: []MXHost{mx("mx1.plainhost.test", 10, "none")}}},
+	// An MX target that is not a host name is never dialled, has no
+	// DANE and names no provider.
+	{name: "numeric-mx-target", zone: "s.test",
+		lines: []string{"{d} MX 10 192.0.2.44."},
+		want: Record{MXStatus: "ok", MXSecure: true, DANE: "none", MTASTS: "absent",
+			MX: []MXHost{mx("192.0.2.44", 10, "none")}}},
 	{name: "partial-sts-enforce-tlsrpt", zone: "n3.test",
 		lines:  []string{"{d} MX 20 mx1.plainhost.test.", "{d} MX 10 mx2.danehost.test.", rua},
 		policy: "version: STSv1\nmode: enforce\nmx: mx1.plainhost.test\nmx: *.danehost.test\nmax_age: 86400\n",
