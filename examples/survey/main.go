@@ -23,7 +23,7 @@
 //	-anchors FILE        trust anchors in zone-file syntax (DS or DNSKEY records), replacing
 //	                     the IANA root anchors: for a private root (resolver.ParseAnchors)
 //	-trust-ad            trust the resolvers' AD bit (resolver.Stub) instead of validating in-process
-//	-ca FILE             PEM roots for the MTA-STS policy fetch (default: the system roots)
+//	-ca FILE             PEM roots added to the system's for the MTA-STS policy fetch
 //	-concurrency N       domains surveyed at once (default 32)
 //	-qps N               global limit on upstream DNS queries per second, the
 //	                     validator's DS and DNSKEY queries included (default 0: none)
@@ -193,7 +193,7 @@ func newFlags(c *config, stderr io.Writer) *flag.FlagSet {
 	fs.Var(&c.resolvers, "resolver", "upstream resolver `HOST:PORT` (repeatable; default: the nameservers of /etc/resolv.conf)")
 	fs.StringVar(&c.anchors, "anchors", "", "trust anchors `FILE` (DS or DNSKEY records in zone-file syntax) replacing the IANA root anchors, for a private root")
 	fs.BoolVar(&c.trustAD, "trust-ad", false, "trust the resolvers' AD bit (resolver.Stub) instead of validating DNSSEC in-process")
-	fs.StringVar(&c.ca, "ca", "", "PEM `FILE` of roots for the MTA-STS policy fetch (default: the system roots)")
+	fs.StringVar(&c.ca, "ca", "", "PEM `FILE` of roots to add to the system's for the MTA-STS policy fetch")
 	fs.IntVar(&c.concurrency, "concurrency", 32, "domains surveyed at once")
 	fs.Float64Var(&c.qps, "qps", 0, "limit on upstream DNS queries per second, DS and DNSKEY queries included (0: none)")
 	fs.DurationVar(&c.timeout, "timeout", 30*time.Second, "time limit per domain")
@@ -331,7 +331,13 @@ func buildSurveyor(ctx context.Context, c *config, hk hooks) (*surveyor, error) 
 		if err != nil {
 			return nil, err
 		}
-		roots = x509.NewCertPool()
+		// The roots are added to the system's: a survey of public
+		// domains with a private CA for some of them must not lose
+		// the public ones.
+		roots, err = x509.SystemCertPool()
+		if err != nil {
+			roots = x509.NewCertPool()
+		}
 		if !roots.AppendCertsFromPEM(pem) {
 			return nil, fmt.Errorf("-ca %s: no PEM certificate", quote.String(c.ca))
 		}
