@@ -436,3 +436,24 @@ func TestProvider(t *testing.T) {
 		}
 	}
 }
+
+// TestSurveyStdin: "-" reads the list from standard input; the records
+// go to standard output.
+func TestSurveyStdin(t *testing.T) {
+	t.Parallel()
+	sw := newSynthWorld(t, len(kinds))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var in strings.Builder
+	for _, d := range sw.domains[:4] {
+		if d.rank > 0 {
+			fmt.Fprintf(&in, "%d,", d.rank)
+		}
+		in.WriteString(d.domain + "\n")
+	}
+	var out, errb strings.Builder
+	if code := run(ctx, sw.args("-"), strings.NewReader(in.String()), &out, &errb, sw.hooks()); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	checkRecords(t, sw.domains[:4], readJSONL(t, out.String()))
+}
