@@ -59,6 +59,11 @@ type Stub struct {
 	// bounds the whole lookup.
 	Timeout time.Duration
 
+	// Limiter, if not nil, is waited on before every query sent to a
+	// server (see Limiter); an error from it ends the lookup with that
+	// error. Nil means no limit.
+	Limiter Limiter
+
 	once    sync.Once
 	servers []string
 	confErr error
@@ -244,6 +249,9 @@ func (s *Stub) query(ctx context.Context, name string, qtype uint16) (*dns.Msg, 
 			break
 		}
 		idx := (first + i) % n
+		if err := waitLimiter(ctx, s.Limiter, name, qtype); err != nil {
+			return nil, err
+		}
 		r, err := exchange(ctx, &s.pool, s.servers[idx], m, timeout)
 		if err == nil {
 			switch r.Rcode {

@@ -126,6 +126,11 @@ type Validating struct {
 	// means 4096; negative disables the cache (every lookup then walks
 	// the chain of trust from the root, a cost, not a security risk).
 	CacheSize int
+	// Limiter, if not nil, is waited on before every query sent upstream,
+	// the DS and DNSKEY queries of the chain of trust and Check's probes
+	// included (see Limiter); an error from it ends the lookup with that
+	// error. Nil means no limit.
+	Limiter Limiter
 
 	initOnce  sync.Once
 	val       *dnssec.Validator
@@ -206,6 +211,7 @@ func (v *Validating) config(servers []string) dnssec.Config {
 		Timeout:         v.Timeout,
 		LookupTimeout:   v.LookupTimeout,
 		MaxCNAMEs:       MaxCNAMEs,
+		Limiter:         v.Limiter,
 		Limits: dnssec.Limits{
 			Queries:       v.MaxQueries,
 			Verifications: v.MaxVerifications,

@@ -5,12 +5,30 @@
 // STARTTLS and reports which TLSA records match, the WebPKI result, and
 // the verdict smtptls would reach.
 //
-//	go run ./examples/check [-json] [-resolver validating|HOST:PORT] [-timeout 30s] domain...
+//	go run ./examples/check [-json] [-resolver validating|HOST:PORT] [-timeout 60s] domain...
 //	go run ./examples/check -demo [-json] [domain...]   # against the offline demo world
+//
+// Before any domain, the checker runs the start-up probe an MTA runs
+// (smtptls.Evaluator.Check): with a resolver through which DANE cannot
+// work (DNSSEC records blocked or stripped, a resolver that does not
+// validate, no network), every answer would look bogus or insecure, so
+// the checker says what the probe found instead and exits 2.
+//
+// For each host with usable TLSA records that presents a certificate, the
+// checker names the TLSA rollover scheme it publishes ("current+next",
+// "current+issuer", "issuer-only", "none", "no-match"; see package
+// examples/internal/rollover) and warns when a key or CA change would
+// break DANE delivery, such as with a single "3 1 1" record.
+//
+// A host that must not be used (a failed or bogus lookup, excluded by an
+// MTA-STS enforce policy) is shown with level "unusable", as the demo
+// shows it. With -json, lists are [] when empty, never null.
 //
 // Exit codes: 0 every usable host passed its policy; 1 some host failed its
 // policy (or no host is usable); 2 the domain could not be evaluated (DNS
-// failure, no such domain, null MX); 3 usage error.
+// failure, no such domain, null MX) or the resolver cannot support DANE;
+// 3 usage error. With -demo, some domains fail by design (each shows a
+// rule): the last line says whether every result was the intended one.
 package main
 
 import (
@@ -33,6 +51,7 @@ import (
 
 	"github.com/smtptls/smtptls"
 	"github.com/smtptls/smtptls/examples/internal/demoworld"
+	"github.com/smtptls/smtptls/examples/internal/rollover"
 	"github.com/smtptls/smtptls/mtasts"
 	"github.com/smtptls/smtptls/resolver"
 	"github.com/smtptls/smtptls/smtptlstest"
@@ -72,7 +91,8 @@ type Why struct {
 	Reason string `json:"reason"`
 }
 
-// HostReport describes one MX host.
+// HostReport describes one MX host. Level is "unusable" for a host that
+// must not be used (Unusable says why).
 type HostReport struct {
 	Name         string         `json:"name"`
 	Preference   uint16         `json:"preference"`
@@ -90,8 +110,13 @@ type HostReport struct {
 	WebPKI       string         `json:"webpki,omitempty"`
 	Verdict      string         `json:"verdict,omitempty"`
 	Result       string         `json:"tlsrpt_result,omitempty"`
-	Error        string         `json:"error,omitempty"`
-	OK           bool           `json:"ok"`
+	// Rollover is the TLSA rollover scheme judged against the live
+	// certificate, for a host with usable TLSA records; RolloverWarning
+	// says what a key or CA change would break, when it would.
+	Rollover        string `json:"tlsa_rollover,omitempty"`
+	RolloverWarning string `json:"tlsa_rollover_warning,omitempty"`
+	Error           string `json:"error,omitempty"`
+	OK              bool   `json:"ok"`
 }
 
 // RecordReport is one TLSA record with its status and match.
@@ -102,24 +127,57 @@ type RecordReport struct {
 }
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, hooks{}))
 }
 
-func run(args []string, stdout, stderr io.Writer) int {
+// hooks are what tests replace: the upstream servers of the in-process
+// validator (nil: /etc/resolv.conf's), or a whole World's Evaluator and
+// dialler instead of the Internet's.
+type hooks struct {
+	servers []string
+	ev      *smtptls.Evaluator
+	dial    func(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
+type options struct {
+	asJSON, demo bool
+	resolver     string
+	timeout      time.Duration
+}
+
+// newFlags defines the command's flags on a new FlagSet writing to stderr.
+func newFlags(o *options, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	asJSON := fs.Bool("json", false, "print JSON")
-	res := fs.String("resolver", "validating", `"validating" (in-process DNSSEC validation over /etc/resolv.conf), or HOST:PORT of a validating resolver whose AD bit is trusted`)
-	demo := fs.Bool("demo", false, "check domains of the offline demo world (all of them when none is given)")
-	timeout := fs.Duration("timeout", 60*time.Second, "time limit per domain")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: check [flags] domain...\n       check -demo [flags] [domain...]\nflags:")
+		fs.PrintDefaults()
+	}
+	fs.BoolVar(&o.asJSON, "json", false, "print one JSON array of reports")
+	fs.StringVar(&o.resolver, "resolver", "validating", `"validating" (in-process DNSSEC validation over /etc/resolv.conf), or HOST:PORT of a validating resolver whose AD bit is trusted`)
+	fs.BoolVar(&o.demo, "demo", false, "check domains of the offline demo world (all of them when none is given)")
+	fs.DurationVar(&o.timeout, "timeout", 60*time.Second, "time limit per domain (and for the start-up probe)")
+	return fs
+}
+
+func run(args []string, stdout, stderr io.Writer, hk hooks) int {
+	var o options
+	fs := newFlags(&o, stderr)
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
 		return 3
 	}
 	domains := fs.Args()
 	ctx := context.Background()
-	var ev *smtptls.Evaluator
-	dial := (&net.Dialer{Timeout: 20 * time.Second}).DialContext
-	if *demo {
+	ev, dial := hk.ev, hk.dial
+	if dial == nil {
+		dial = (&net.Dialer{Timeout: 20 * time.Second}).DialContext
+	}
+	switch {
+	case ev != nil:
+	case o.demo:
 		w := smtptlstest.NewWorld()
 		defer w.Close()
 		demoworld.Build(w)
@@ -132,44 +190,121 @@ func run(args []string, stdout, stderr io.Writer) int {
 				domains = append(domains, c.Domain)
 			}
 		}
-	} else {
-		if len(domains) == 0 {
-			fmt.Fprintln(stderr, "usage: check [-json] [-resolver validating|HOST:PORT] domain...")
-			return 3
-		}
-		var r resolver.Resolver = &resolver.Validating{}
-		if *res != "validating" {
-			if _, _, err := net.SplitHostPort(*res); err != nil {
+	default:
+		var r resolver.Resolver = &resolver.Validating{Servers: hk.servers}
+		if o.resolver != "validating" {
+			if _, _, err := net.SplitHostPort(o.resolver); err != nil {
 				fmt.Fprintln(stderr, "check: -resolver:", err)
 				return 3
 			}
-			r = &resolver.Stub{Servers: []string{*res}, TrustAD: true}
+			r = &resolver.Stub{Servers: []string{o.resolver}, TrustAD: true}
 		}
 		r = &resolver.Cache{Resolver: r}
 		ev = &smtptls.Evaluator{Resolver: r, STS: &mtasts.Client{Resolver: r}, Logger: slog.New(slog.DiscardHandler)}
 	}
+	if len(domains) == 0 {
+		fs.Usage()
+		return 3
+	}
+	reports := []Report{}
 	code := 0
-	var reports []Report
-	for _, d := range domains {
-		dctx, cancel := context.WithTimeout(ctx, *timeout)
-		rep, c := check(dctx, ev, dial, d)
-		cancel()
-		code = max(code, c)
-		reports = append(reports, rep)
-		if !*asJSON {
-			printReport(stdout, rep)
+	// The start-up probe first: through a resolver that cannot support
+	// DANE, every domain would show a misleading bogus or insecure MX.
+	pctx, cancel := context.WithTimeout(ctx, o.timeout)
+	err := ev.Check(pctx)
+	cancel()
+	if err != nil {
+		msg := "the resolver cannot support DANE, so no domain can be checked: " + probeFinding(err)
+		fmt.Fprintln(stderr, "check:", msg)
+		fmt.Fprintln(stderr, `check: use a network that passes DNSSEC records, or -resolver HOST:PORT with a validating resolver`)
+		for _, d := range domains {
+			reports = append(reports, Report{Domain: d, Error: msg, Hosts: []HostReport{}})
+		}
+		code = 2
+	} else {
+		for _, d := range domains {
+			dctx, cancel := context.WithTimeout(ctx, o.timeout)
+			rep, c := check(dctx, ev, dial, d)
+			cancel()
+			code = max(code, c)
+			reports = append(reports, rep)
+			if !o.asJSON {
+				printReport(stdout, rep)
+			}
 		}
 	}
-	if *asJSON {
+	if o.asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		enc.Encode(reports)
 	}
+	if o.demo && hk.ev == nil && err == nil {
+		w := stdout
+		if o.asJSON {
+			w = stderr // stdout is the JSON document
+		}
+		fmt.Fprintln(w, demoVerdict(reports))
+	}
 	return code
 }
 
+// probeFinding is what the start-up probe found, in the resolver's own
+// words when it tested its upstreams (every *resolver.CheckError in err),
+// else err's message.
+func probeFinding(err error) string {
+	var found []string
+	var walk func(error)
+	walk = func(e error) {
+		var ce *resolver.CheckError
+		switch u := e.(type) {
+		case *resolver.CheckError:
+			ce = u
+		case interface{ Unwrap() []error }:
+			for _, e := range u.Unwrap() {
+				walk(e)
+			}
+		case interface{ Unwrap() error }:
+			walk(u.Unwrap())
+		}
+		if ce != nil {
+			found = append(found, ce.Error())
+		}
+	}
+	walk(err)
+	if len(found) == 0 {
+		return err.Error()
+	}
+	return strings.Join(found, "; ")
+}
+
+// demoVerdict is the last line of a -demo run: whether every domain's
+// result is the one the demo world intends (deliverable domains pass, the
+// others fail as their case says), so that the failures above read as the
+// demonstrations they are.
+func demoVerdict(reports []Report) string {
+	intended := map[string]bool{}
+	for _, c := range demoworld.Cases {
+		intended[c.Domain] = c.Want == "delivered"
+	}
+	var wrong []string
+	failures := 0
+	for _, r := range reports {
+		want, known := intended[r.Domain]
+		if !r.OK {
+			failures++
+		}
+		if known && r.OK != want {
+			wrong = append(wrong, r.Domain)
+		}
+	}
+	if len(wrong) > 0 {
+		return fmt.Sprintf("demo: NOT as intended: %s", strings.Join(wrong, ", "))
+	}
+	return fmt.Sprintf("demo: %d of %d domains FAIL, each by design: every result above is the intended one (see the demo's WHY column: go run ./examples/demo)", failures, len(reports))
+}
+
 func check(ctx context.Context, ev *smtptls.Evaluator, dial func(context.Context, string, string) (net.Conn, error), domain string) (Report, int) {
-	rep := Report{Domain: domain}
+	rep := Report{Domain: domain, Hosts: []HostReport{}}
 	dec, err := ev.Evaluate(ctx, domain)
 	if err != nil {
 		rep.Error, rep.EDE = err.Error(), edeOf(err)
@@ -216,7 +351,10 @@ func check(ctx context.Context, ev *smtptls.Evaluator, dial func(context.Context
 }
 
 func checkHost(ctx context.Context, dial func(context.Context, string, string) (net.Conn, error), roots *x509.CertPool, h *smtptls.Host) HostReport {
-	hr := HostReport{Name: h.Name, Preference: h.Preference, Level: h.Level.String(), AddrSecurity: h.AddrSecurity.String()}
+	hr := HostReport{Name: h.Name, Preference: h.Preference, Level: h.Level.String(), AddrSecurity: h.AddrSecurity.String(), Addrs: []string{}}
+	if h.Err != nil {
+		hr.Level = "unusable" // Level is meaningless then; the demo's word
+	}
 	for _, a := range h.Addrs {
 		hr.Addrs = append(hr.Addrs, a.String())
 	}
@@ -298,6 +436,10 @@ func checkHost(ctx context.Context, dial func(context.Context, string, string) (
 			} else {
 				hr.TLSA[i].Match = "no: " + err.Error()
 			}
+		}
+		if len(h.DANE.Records) > 0 {
+			sc := rollover.Of(h.DANE.Records, []string{h.DANE.Base, h.Name}, h.DANE.DigestPreference, cs.PeerCertificates)
+			hr.Rollover, hr.RolloverWarning = string(sc), rollover.Advice(sc)
 		}
 	}
 	if err := (&tlsverify.PKIX{Roots: roots, Host: h.Name}).Verify(cs); err == nil {
@@ -407,6 +549,12 @@ func printReport(w io.Writer, r Report) {
 			fmt.Fprintf(w, "     %s, WebPKI: %s\n", h.TLSVersion, h.WebPKI)
 			for i, c := range h.Chain {
 				fmt.Fprintf(w, "     cert[%d] %s\n", i, c)
+			}
+		}
+		if h.Rollover != "" {
+			fmt.Fprintf(w, "     TLSA rollover: %s\n", h.Rollover)
+			if h.RolloverWarning != "" {
+				fmt.Fprintf(w, "     WARNING: %s\n", h.RolloverWarning)
 			}
 		}
 		fmt.Fprintf(w, "     verdict: %s", h.Verdict)

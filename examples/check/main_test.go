@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"strings"
 	"testing"
 )
@@ -20,7 +21,7 @@ func TestCheckDemo(t *testing.T) {
 		{"nullmx.test", 2, false},
 	} {
 		var out, errb bytes.Buffer
-		code := run([]string{"-demo", "-json", c.domain}, &out, &errb)
+		code := run([]string{"-demo", "-json", c.domain}, &out, &errb, hooks{})
 		if code != c.code {
 			t.Errorf("%s: exit %d, want %d\n%s%s", c.domain, code, c.code, out.String(), errb.String())
 			continue
@@ -35,12 +36,12 @@ func TestCheckDemo(t *testing.T) {
 	}
 	var out bytes.Buffer
 	var reps []Report
-	run([]string{"-demo", "-json", "dane-ta.test"}, &out, &out)
+	run([]string{"-demo", "-json", "dane-ta.test"}, &out, io.Discard, hooks{})
 	json.Unmarshal(out.Bytes(), &reps)
 	if len(reps) != 1 || len(reps[0].Hosts) != 2 || len(reps[0].Hosts[0].TLSA) != 1 || reps[0].Hosts[0].TLSA[0].Match != "matches at depth 1" {
 		t.Errorf("dane-ta.test report: %s", out.String())
 	}
-	if code := run([]string{}, &out, &out); code != 3 {
+	if code := run([]string{}, &out, &out, hooks{}); code != 3 {
 		t.Errorf("no domain: exit %d, want 3", code)
 	}
 }
@@ -49,7 +50,7 @@ func TestCheckDemo(t *testing.T) {
 // come with the resolver's reason, in JSON and in text.
 func TestCheckExplainsInsecure(t *testing.T) {
 	var out, errb bytes.Buffer
-	run([]string{"-demo", "-json", "plain.test"}, &out, &errb)
+	run([]string{"-demo", "-json", "plain.test"}, &out, &errb, hooks{})
 	var reps []Report
 	if err := json.Unmarshal(out.Bytes(), &reps); err != nil || len(reps) != 1 || len(reps[0].Hosts) != 1 {
 		t.Fatalf("bad JSON (%v): %s%s", err, out.String(), errb.String())
@@ -63,7 +64,7 @@ func TestCheckExplainsInsecure(t *testing.T) {
 		t.Errorf("addr_insecure %+v, want a reason with %s", h.AddrWhy, want)
 	}
 	out.Reset()
-	run([]string{"-demo", "dane-ee.test", "plain.test"}, &out, &errb)
+	run([]string{"-demo", "dane-ee.test", "plain.test"}, &out, &errb, hooks{})
 	if n := strings.Count(out.String(), "insecure: \""); n != 2 || !strings.Contains(out.String(), want) {
 		t.Errorf("text output with %d reasons, want 2 (for plain.test only):\n%s", n, out.String())
 	}

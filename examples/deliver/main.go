@@ -23,6 +23,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/smtptls/smtptls"
@@ -92,6 +93,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		Logger: slog.New(slog.DiscardHandler)}
 	ctx := context.Background()
 	code := 0
+	// One column per field, as wide as its widest entry, however long
+	// the addresses: the table is written when every attempt is done.
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	for _, rcpt := range rcpts {
 		if !strings.Contains(rcpt, "@") {
 			fmt.Fprintf(stderr, "deliver: %q is not an address\n", rcpt)
@@ -116,7 +120,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		} else {
 			code = 1
 		}
-		fmt.Fprintf(stdout, "%-28s %s\n", rcpt, status)
+		// A tab in a server's reply text would start a column of its own.
+		fmt.Fprintf(tw, "%s\t%s\n", rcpt, strings.ReplaceAll(status, "\t", " "))
+	}
+	if err := tw.Flush(); err != nil {
+		fmt.Fprintln(stderr, "deliver:", err)
+		return 1
 	}
 	now := time.Now()
 	for _, rep := range agg.Reports(now, "smtptls deliver example", "mailto:tlsrpt@sender.example") {

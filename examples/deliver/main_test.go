@@ -48,3 +48,29 @@ func TestDeliverDemo(t *testing.T) {
 		t.Errorf("usage: exit %d, want 3", code)
 	}
 }
+
+// TestDeliverColumnsAligned: the outcome column starts at the same place
+// on every line, however long the addresses (it used to be a fixed width
+// of 28 that a long address pushed out of line).
+func TestDeliverColumnsAligned(t *testing.T) {
+	long := strings.Repeat("a-very-long-local-part-", 3) + "@dane-ee.test"
+	var out, errb bytes.Buffer
+	run([]string{"-demo", "-to", long + ",b@sts-enforce.test,x@nullmx.test"}, nil, &out, &errb)
+	var starts []int
+	for l := range strings.SplitSeq(out.String(), "\n") {
+		addr, _, ok := strings.Cut(l, " ")
+		if !ok || !strings.Contains(addr, "@") {
+			continue
+		}
+		starts = append(starts, len(l)-len(strings.TrimLeft(l[len(addr):], " ")))
+	}
+	if len(starts) != 3 {
+		t.Fatalf("%d outcome lines:\n%s", len(starts), out.String())
+	}
+	for _, s := range starts[1:] {
+		if s != starts[0] || s <= len(long) {
+			t.Errorf("outcome columns start at %v (the long address is %d bytes):\n%s", starts, len(long), out.String())
+			break
+		}
+	}
+}

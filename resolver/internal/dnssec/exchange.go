@@ -43,6 +43,11 @@ func (l *lookup) exchange(name string, qtype uint16) (*dns.Msg, error) {
 		if err := l.spendQuery(); err != nil {
 			return nil, err
 		}
+		if l.limiter != nil {
+			if err := l.limiter.Wait(l.ctx); err != nil {
+				return nil, ctxError(name, qtype, err)
+			}
+		}
 		srv := servers[(first+i)%len(servers)]
 		r, err := l.v.pool.Exchange(l.ctx, srv, newQuery(name, qtype), l.timeout)
 		if err != nil {

@@ -84,6 +84,11 @@ type Config struct {
 	// Limits bound the work of one lookup against KeyTrap-style
 	// responses.
 	Limits Limits
+	// Limiter, if not nil, is waited on before every upstream query
+	// (answers, DS and DNSKEY fetches, retries): a global query rate.
+	Limiter interface {
+		Wait(ctx context.Context) error
+	}
 }
 
 // Limits bound the work of one lookup (CVE-2023-50387, KeyTrap, and its
@@ -153,6 +158,9 @@ type lookup struct {
 	timeout   time.Duration // per exchange
 	maxCNAMEs int
 	lim       limits
+	limiter   interface {
+		Wait(ctx context.Context) error
+	}
 
 	queries, verifs, hashes atomic.Int64
 
@@ -193,6 +201,7 @@ func (v *Validator) newLookup(ctx context.Context, c *Config, servers []string) 
 		ntas:      c.NegativeAnchors,
 		timeout:   timeout,
 		maxCNAMEs: orDefault(c.MaxCNAMEs, 8),
+		limiter:   c.Limiter,
 		lim: limits{
 			queries:    int64(orDefault(c.Limits.Queries, 64)),
 			verifs:     int64(orDefault(c.Limits.Verifications, 64)),

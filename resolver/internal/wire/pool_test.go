@@ -225,13 +225,18 @@ func TestPoolRotation(t *testing.T) {
 		}
 		srv.mu.Lock()
 		defer srv.mu.Unlock()
-		if len(srv.udp) != 10 {
-			t.Errorf("100 queries from %d ports, want 10", len(srv.udp))
-		}
+		// Ten sockets of ten queries each. The kernel may give a new
+		// socket the port of one closed before it (rarely, but seen):
+		// a port then carries a multiple of ten queries.
+		total := 0
 		for port, s := range srv.udp {
-			if s.queries != 10 {
-				t.Errorf("port %d sent %d queries, want 10", port, s.queries)
+			total += s.queries
+			if s.queries%10 != 0 {
+				t.Errorf("port %d sent %d queries, want a multiple of 10", port, s.queries)
 			}
+		}
+		if total != 100 || len(srv.udp) < 8 {
+			t.Errorf("%d queries from %d ports, want 100 from 10", total, len(srv.udp))
 		}
 	})
 	t.Run("age", func(t *testing.T) {
