@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/miekg/dns"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/smtptls/smtptls/resolver"
@@ -91,8 +92,10 @@ type Client struct {
 	// PrefetchPolicyHost looks up the policy host's addresses (A and
 	// AAAA of mta-sts.<domain>, with Resolver) at the same time as the
 	// _mta-sts TXT record, whenever a fetch may follow (no unexpired
-	// policy in the decoded layer, or Recheck), so that the fetch does
-	// not wait one more round trip for them. They are used only when a
+	// policy in the decoded layer, or Recheck) and the TXT lookup will
+	// take a round trip (its answer is not in Resolver's cache, when
+	// Resolver is a resolver.Cache), so that the fetch does not wait one
+	// more round trip for them. They are used only when a
 	// TXT record exists and a fetch follows: the fetch hands the lookup
 	// to HTTPClient's dialer through the request's context, and the
 	// dialer must take the addresses with PolicyHostAddrs, or the lookup
@@ -305,14 +308,15 @@ func (c *Client) lookup(ctx context.Context, domain string, force bool) (*Result
 	}
 	st := c.state(ctx, d)
 	var host *policyHost
-	if c.PrefetchPolicyHost && (force || !c.live(st)) {
+	txtName := recordName(d)
+	if c.PrefetchPolicyHost && (force || !c.live(st)) && !c.cached(txtName, dns.TypeTXT) {
 		// RFC 8461 3.3 fetches from mta-sts.<domain>: start its address
 		// lookup now rather than after the TXT record says to fetch.
 		host = c.startPolicyHost(ctx, d)
 		defer host.abandon()
 	}
 	res := &Result{Domain: d}
-	rec, rerr := lookupRecord(ctx, c.res, d)
+	rec, rerr := lookupRecordAt(ctx, c.res, d, txtName)
 	if err := ctx.Err(); err != nil {
 		return nil, &Error{Kind: KindCanceled, Domain: d, Err: err}
 	}

@@ -24,6 +24,26 @@ type policyHost struct {
 	err   error
 }
 
+// peeker is a resolver that can answer from its cache alone
+// (resolver.Cache).
+type peeker interface {
+	Peek(name string, qtype uint16) (*resolver.Answer, bool, error)
+}
+
+// cached reports whether the Client's resolver holds the outcome of the
+// lookup of (name, qtype) in its cache. The TXT lookup whose outcome is
+// cached takes no round trip for the address lookup to overlap, and a
+// domain without MTA-STS, on the warm path of every message, then costs
+// no early lookup.
+func (c *Client) cached(name string, qtype uint16) bool {
+	p, ok := c.res.(peeker)
+	if !ok {
+		return false
+	}
+	_, hit, _ := p.Peek(name, qtype)
+	return hit
+}
+
 // startPolicyHost starts looking up the A and AAAA RRsets of
 // mta-sts.<d> (resolver.LookupAddrs) with the Client's resolver. It ends
 // when abandon is called, at the latest.

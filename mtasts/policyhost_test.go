@@ -16,6 +16,7 @@ import (
 
 	"github.com/smtptls/smtptls/internal/leakcheck"
 	"github.com/smtptls/smtptls/mtasts"
+	"github.com/smtptls/smtptls/resolver"
 	"github.com/smtptls/smtptls/smtptlstest"
 )
 
@@ -160,6 +161,21 @@ func TestPrefetchPolicyHost(t *testing.T) {
 	}
 	if d := log.take(); len(d) != 1 || d[0] != "resolved mta-sts.fail.example" {
 		t.Errorf("fail.example: dials %q, want the dialer's own lookup", d)
+	}
+
+	// With the TXT answer cached (a domain without MTA-STS on the warm
+	// path of every message) nothing starts early: no goroutine, no
+	// allocation but the cache's copy of the answer.
+	res := func() *resolver.Cache { return &resolver.Cache{Resolver: w.Resolver()} }
+	cpre := &mtasts.Client{Resolver: res(), HTTPClient: hc, PrefetchPolicyHost: true, Logger: discard}
+	cseq := &mtasts.Client{Resolver: res(), HTTPClient: hc, Logger: discard}
+	lookup(cpre, "without.example")
+	lookup(cseq, "without.example")
+	allocs := func(c *mtasts.Client) float64 {
+		return testing.AllocsPerRun(20, func() { lookup(c, "without.example") })
+	}
+	if a, b := allocs(cpre), allocs(cseq); a > b+1 {
+		t.Errorf("warm lookup without a TXT record: %v allocations with PrefetchPolicyHost, %v without", a, b)
 	}
 
 	// Only the fetch's own context carries the lookup.
