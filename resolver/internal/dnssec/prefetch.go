@@ -42,7 +42,7 @@ func (l *lookup) prefetchKeys(qname string) {
 	if anchor == "" {
 		return
 	}
-	known := l.v.cache.deepest(qname, anchor, l.now)
+	known := l.closestKnown(qname, anchor)
 	if known != nil && known.status == statusInsecure {
 		return
 	}
@@ -77,5 +77,24 @@ func (l *lookup) prefetchKeys(qname string) {
 			// the keys, with this lookup's budget spent the same way.
 			_, _ = l.keys(z, keysOpt{speculate: true})
 		}()
+	}
+}
+
+// closestKnown is the cached state of qname or of its closest ancestor
+// that has one, looking no higher than top (zoneCache.deepest), without
+// allocating: it runs before every answer query, warm ones included.
+func (l *lookup) closestKnown(qname, top string) *zoneState {
+	for n := qname; ; {
+		if z := l.v.cache.get(n, l.now); z != nil {
+			return z
+		}
+		if n == top || n == "." {
+			return nil
+		}
+		if off, end := dns.NextLabel(n, 0); end {
+			n = "."
+		} else {
+			n = n[off:]
+		}
 	}
 }
