@@ -116,3 +116,27 @@ func TestValidatingPrefetchBounded(t *testing.T) {
 		t.Errorf("zone three labels deep: %s", got)
 	}
 }
+
+// TestValidatingUnsignedAtKnownApex: an RRset without signatures owned by
+// the apex of a zone whose keys are cached is Bogus: the walk down from
+// that zone has no name to ask about (a regression test for the walk's
+// prefetch check, which once indexed an empty list), and so is one at
+// the apex of the trust anchor before any key is cached.
+func TestValidatingUnsignedAtKnownApex(t *testing.T) {
+	t.Parallel()
+	w := smtptlstest.New(t)
+	kitLeafData(w.AddZone("example.test.", smtptlstest.ZoneConfig{Signing: smtptlstest.NSEC3}))
+	ctx := context.Background()
+	v := kitValidator(w)
+	if got := kitVerdict(v.Lookup(ctx, "mail.example.test", dns.TypeA)); got != "secure" {
+		t.Fatalf("warm-up: %s", got)
+	}
+	w.SetFault("example.test", dns.TypeMX, smtptlstest.FaultStripRRSIGs)
+	if got := kitVerdict(v.Lookup(ctx, "example.test", dns.TypeMX)); got != "bogus" {
+		t.Errorf("unsigned MX at a known secure apex: %s, want bogus", got)
+	}
+	w.SetFault(".", dns.TypeNS, smtptlstest.FaultStripRRSIGs)
+	if got := kitVerdict(kitValidator(w).Lookup(ctx, ".", dns.TypeNS)); got != "bogus" {
+		t.Errorf("unsigned NS at the anchor, cold: %s, want bogus", got)
+	}
+}

@@ -428,7 +428,7 @@ func (l *lookup) walk(name string) (*zoneState, error) {
 	// first name's keys are being prefetched (prefetchKeys): its flight
 	// asks for them, and whether the names below need asking depends on
 	// what it finds.
-	if !l.prefetched[names[len(names)-1]] {
+	if len(names) > 0 && !l.prefetched[names[len(names)-1]] {
 		for j := len(names) - 1; j >= 0 && j >= len(names)-1-ahead; j-- {
 			l.start(names[j], dns.TypeDS)
 		}
