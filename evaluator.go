@@ -89,10 +89,10 @@ type Evaluator struct {
 	// client's policy fetches (when STS is nil), with the signature of
 	// net.Dialer.DialContext. It is only ever given IP addresses: the
 	// policy host mta-sts.<domain> is resolved with Resolver (A and AAAA,
-	// resolver.LookupAddrs), never with the system's resolver, so that
-	// the whole decision rests on one view of the DNS. Nil means a
-	// net.Dialer. It does not reach a client the caller builds: set
-	// STS.HTTPClient's transport instead.
+	// resolver.LookupAddrs, at the same time as the TXT record), never
+	// with the system's resolver, so that the whole decision rests on one
+	// view of the DNS. Nil means a net.Dialer. It does not reach a client
+	// the caller builds: set STS.HTTPClient's transport instead.
 	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
 
 	// Now is the Evaluator's clock. Nil means time.Now. It reaches
@@ -122,6 +122,11 @@ type Evaluator struct {
 	sts  *mtasts.Client
 	log  *slog.Logger
 	over map[string]Override
+
+	// signed remembers zones known to be signed, for early TLSA lookups.
+	signed signedZones
+	// sequential turns early lookups off (tests compare decisions).
+	sequential bool
 }
 
 func (e *Evaluator) init() {
@@ -141,6 +146,9 @@ func (e *Evaluator) init() {
 				HTTPClient: policyHTTPClient(e.Roots, e.Now, e.policyDialer()),
 				Now:        e.Now,
 				Logger:     e.Logger,
+				// policyDialer dials the addresses looked up with the
+				// TXT record (mtasts.PolicyHostAddrs).
+				PrefetchPolicyHost: !e.sequential,
 			}
 		}
 		e.over = make(map[string]Override, len(e.Overrides))
@@ -178,8 +186,11 @@ const policyDialAttempt = 10 * time.Second
 // host names (mta-sts.<domain>) are resolved with the Evaluator's
 // resolver, and each address is dialled with DialContext (nil: a
 // net.Dialer) in the order resolver.LookupAddrs returns them until one
-// connects. Only addresses reach the dialler, so neither it nor the
-// system's resolver ever looks a name up.
+// connects. The addresses the MTA-STS client looked up with the TXT
+// record (mtasts.PolicyHostAddrs, the same lookup through the same
+// resolver, started a round trip earlier) are used when there are
+// some. Only addresses reach the dialler, so neither it nor the system's
+// resolver ever looks a name up.
 func (e *Evaluator) policyDialer() dialFunc {
 	dial := e.DialContext
 	if dial == nil {
@@ -197,9 +208,12 @@ func (e *Evaluator) policyDialer() dialFunc {
 		if err != nil {
 			return nil, &net.OpError{Op: "dial", Net: network, Err: &net.AddrError{Err: "invalid port", Addr: addr}}
 		}
-		addrs, _, err := resolver.LookupAddrs(ctx, e.res, dns.Fqdn(strings.ToLower(host)))
-		if err != nil {
-			return nil, &net.DNSError{Err: "lookup failed", Name: host, IsTemporary: true, UnwrapErr: err}
+		addrs, ok := mtasts.PolicyHostAddrs(ctx, host)
+		if !ok {
+			addrs, _, err = resolver.LookupAddrs(ctx, e.res, dns.Fqdn(strings.ToLower(host)))
+			if err != nil {
+				return nil, &net.DNSError{Err: "lookup failed", Name: host, IsTemporary: true, UnwrapErr: err}
+			}
 		}
 		var targets []string
 		for _, a := range addrs {
@@ -282,7 +296,9 @@ func (d *Decision) STSPolicy() *mtasts.Policy {
 
 // Evaluate decides how to deliver mail to domain. It looks up the MX
 // RRset and the MTA-STS policy concurrently, then the DANE policy of every
-// MX host concurrently, and combines them:
+// MX host concurrently (the TLSA RRset with the addresses for hosts in a
+// zone known to be signed: a cold DANE domain whose MX hosts lie in its
+// own signed zone takes two round trips), and combines them:
 //
 //   - A DNS failure of the MX lookup is an error (defer). NXDOMAIN
 //     matches ErrNoSuchDomain and a null MX ErrNullMX (both permanent); NODATA
@@ -534,7 +550,9 @@ func (e *Evaluator) sortMX(domain string, mxs []*dns.MX) []*Host {
 
 // evaluateHosts runs the DANE lookup of every host through r
 // concurrently, the last host's on the calling goroutine; inline (the warm
-// path) runs them all there.
+// path) runs them all there. On the cold path a host whose zone is known
+// to be signed has its TLSA RRset asked for with its addresses
+// (earlyTLSA).
 func (e *Evaluator) evaluateHosts(ctx context.Context, dec *Decision, port int, r resolver.Resolver, inline bool) {
 	daneOn := !e.DisableDANE && (dec.Override == nil || dec.Override.Mode.usesDANE())
 	lookup := func(h *Host) {
@@ -545,10 +563,14 @@ func (e *Evaluator) evaluateHosts(ctx context.Context, dec *Decision, port int, 
 			e.lookupAddrsOnly(ctx, r, h)
 			return
 		}
-		p, err := dane.LookupWith(ctx, r, h.Name, port, dane.Options{DigestPreference: e.DigestPreference})
+		o := dane.Options{DigestPreference: e.DigestPreference, EarlyTLSA: !inline && e.earlyTLSA(dec, h.Name, r)}
+		p, err := dane.LookupWith(ctx, r, h.Name, port, o)
 		if err != nil {
 			h.Err = hostLookupError(dec.Domain, h.Name, err)
 			return
+		}
+		if !inline && p.AddrSecurity == resolver.Secure {
+			e.signed.add(h.Name)
 		}
 		h.DANE = p
 		h.Addrs = p.Addrs

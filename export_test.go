@@ -39,6 +39,15 @@ func (e *Evaluator) PointDefaults(servers []string, anchors []*dns.DS, hc *http.
 		v.Servers, v.Anchors = servers, anchors
 	}
 	if e.STS == nil && e.sts != nil {
+		// hc's dialer resolves names itself: it would not use the
+		// policy host's addresses looked up with the TXT record.
 		e.sts.HTTPClient = hc
+		e.sts.PrefetchPolicyHost = false
 	}
 }
+
+// SetSequential turns the Evaluator's early lookups off (TLSA with the
+// addresses, the policy host's address with the TXT record), so that
+// tests can compare decisions with and without them. Call it before the
+// Evaluator's first use.
+func (e *Evaluator) SetSequential() { e.sequential = true }

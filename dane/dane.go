@@ -179,6 +179,23 @@ type Options struct {
 	// such records gives Level Encrypt, not Authenticate (RFC 7672 2.2).
 	// Nil means SHA-512 then SHA-256: every matching type is usable.
 	DigestPreference []uint8
+
+	// EarlyTLSA asks for the TLSA RRset at _port._tcp.<host> at the same
+	// time as the host's addresses instead of after them, which saves a
+	// round trip when the addresses turn out secure. RFC 7672 2.2.2 says
+	// a client SHOULD NOT look up TLSA records for a host whose address
+	// response is insecure (such zones are where servers mishandle TLSA
+	// queries), so set it only for a host whose zone is already known to
+	// be signed: the root package sets it for a host in the zone of a
+	// secure MX RRset, or in a zone it holds a cached secure answer
+	// from. It never changes the Policy: the early answer is used only
+	// where the lookup asks that very question, after secure addresses;
+	// when they are insecure (or there are none) it is abandoned unread,
+	// and when it failed the question is asked again in its turn.
+	// Abandoning cancels the early lookup's context; a resolver.Cache
+	// lets its query finish into the cache, bounded by its flight
+	// timeout.
+	EarlyTLSA bool
 }
 
 // Lookup is LookupWith with the zero Options.
@@ -205,9 +222,14 @@ func LookupWith(ctx context.Context, r resolver.Resolver, host string, port int,
 		return nil, &Error{Kind: KindName, Host: host, Err: err}
 	}
 	p := &Policy{Host: name, Port: port, Base: name}
+	var early *earlyTLSA
+	if o.EarlyTLSA {
+		early = startTLSA(ctx, r, port, name)
+		defer early.abandon()
+	}
 
 	// RFC 7672 2.2.2: addresses first, and their security decides whether
-	// TLSA records are looked up at all.
+	// TLSA records are looked up at all (or an early answer is read).
 	addrs, aans, err := resolver.LookupAddrs(ctx, r, name)
 	if err != nil {
 		return nil, &Error{Kind: KindAddress, Host: host, Name: name, Err: err}
@@ -246,7 +268,15 @@ func LookupWith(ctx context.Context, r resolver.Resolver, host string, port int,
 	}
 
 	for _, base := range bases {
-		recs, tans, err := resolver.LookupTLSA(ctx, r, port, base)
+		var (
+			recs []*dns.TLSA
+			tans *resolver.Answer
+		)
+		if early != nil && base == name {
+			recs, tans, err = early.wait(ctx, r)
+		} else {
+			recs, tans, err = resolver.LookupTLSA(ctx, r, port, base)
+		}
 		p.TLSAName = "_" + strconv.Itoa(port) + "._tcp." + base
 		if err != nil {
 			// RFC 7672 2.1.2: a failed TLSA lookup makes the host unusable.

@@ -8,7 +8,9 @@
 // then the original name, as TLSA base domain; a CNAME host whose expansion
 // is insecure may use only the original name, and only when the CNAME
 // record of the original name is itself secure (a separate CNAME query
-// tells). TLSA records are then looked up at _port._tcp.<base>.
+// tells). TLSA records are then looked up at _port._tcp.<base>. A caller
+// that knows the host's zone to be signed may have the TLSA query leave
+// with the address queries (Options.EarlyTLSA); the outcome is the same.
 //
 // A lookup that fails — addresses or TLSA, SERVFAIL, bogus, timeout — is an
 // error: the caller must treat the host as unreachable and deliver via

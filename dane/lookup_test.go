@@ -17,8 +17,11 @@ import (
 
 const hash = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
-func TestLookup(t *testing.T) {
-	t.Parallel()
+// lookupWorld is the world of TestLookup and TestLookupEarlyTLSA: hosts
+// in signed (NSEC, NSEC3) and unsigned zones, CNAMEs between them, TLSA
+// RRsets usable, unusable, insecure, failing and bogus, and address
+// failures.
+func lookupWorld(t *testing.T) *smtptlstest.World {
 	w := smtptlstest.New(t)
 	signed := smtptlstest.ZoneConfig{Signing: smtptlstest.NSEC}
 	a := w.AddZone("a.test", signed)
@@ -61,7 +64,12 @@ func TestLookup(t *testing.T) {
 		"host A 127.0.0.30",
 		"_25._tcp.host TLSA 3 1 1 "+hash,
 		"back CNAME mx.b.test.", // insecure -> secure: insecure
+		"broken A 127.0.0.31",
+		"_25._tcp.broken TLSA 3 1 1 "+hash,
 	)
+	// An insecure host whose zone's servers fail TLSA queries (RFC 7672
+	// 2.2.2's reason not to ask): an early query must change nothing.
+	w.SetFault("_25._tcp.broken.unsigned.test", dns.TypeTLSA, smtptlstest.FaultServFail)
 	w.SetFault("_25._tcp.servfail.a.test", dns.TypeTLSA, smtptlstest.FaultServFail)
 	w.SetFault("_25._tcp.bogus.a.test", dns.TypeTLSA, smtptlstest.FaultBadSignature)
 	// A bogus AAAA next to a secure A (the Stub sees SERVFAIL): a failed
@@ -70,6 +78,12 @@ func TestLookup(t *testing.T) {
 	w.SetFault("half.a.test", dns.TypeAAAA, smtptlstest.FaultBadSignature)
 	w.SetFault("aserv.a.test", 0, smtptlstest.FaultBadSignature) // A and AAAA bogus
 
+	return w
+}
+
+func TestLookup(t *testing.T) {
+	t.Parallel()
+	w := lookupWorld(t)
 	r := w.Resolver()
 	tests := []struct {
 		host     string
@@ -88,6 +102,7 @@ func TestLookup(t *testing.T) {
 		{host: "out.a.test", level: dane.Authenticate, base: "out.a.test", usable: 1, rrset: 1, addrSec: resolver.Insecure},
 		{host: "host.unsigned.test", level: dane.None, base: "host.unsigned.test", addrSec: resolver.Insecure},
 		{host: "back.unsigned.test", level: dane.None, base: "back.unsigned.test", addrSec: resolver.Insecure},
+		{host: "broken.unsigned.test", level: dane.None, base: "broken.unsigned.test", addrSec: resolver.Insecure},
 		{host: "nosuch.a.test", wantKind: dane.KindNoAddress},
 		{host: "noaddr.a.test", wantKind: dane.KindNoAddress},
 		{host: "island.a.test", level: dane.None, base: "island.a.test", addrSec: resolver.Secure},

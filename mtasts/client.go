@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/miekg/dns"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/smtptls/smtptls/resolver"
@@ -87,6 +88,24 @@ type Client struct {
 	// RefreshConcurrency bounds the fetches Refresh runs at once. Zero
 	// means 4.
 	RefreshConcurrency int
+
+	// PrefetchPolicyHost looks up the policy host's addresses (A and
+	// AAAA of mta-sts.<domain>, with Resolver) at the same time as the
+	// _mta-sts TXT record, whenever a fetch may follow (no unexpired
+	// policy in the decoded layer, or Recheck) and the TXT lookup will
+	// take a round trip (its answer is not in Resolver's cache, when
+	// Resolver is a resolver.Cache), so that the fetch does not wait one
+	// more round trip for them. They are used only when a
+	// TXT record exists and a fetch follows: the fetch hands the lookup
+	// to HTTPClient's dialer through the request's context, and the
+	// dialer must take the addresses with PolicyHostAddrs, or the lookup
+	// is wasted. Otherwise the lookup is abandoned (cancelled, never
+	// waited for). The cost is two queries per lookup that may fetch,
+	// for domains without MTA-STS too; a resolver.Cache as Resolver
+	// answers repeats from memory. The Evaluator's default client sets
+	// it and dials the addresses. False, the zero value, leaves the
+	// policy host to the dialer.
+	PrefetchPolicyHost bool
 
 	initOnce sync.Once
 	cache    Cache
@@ -288,8 +307,16 @@ func (c *Client) lookup(ctx context.Context, domain string, force bool) (*Result
 		return nil, &Error{Kind: KindCanceled, Domain: d, Err: err}
 	}
 	st := c.state(ctx, d)
+	var host *policyHost
+	txtName := recordName(d)
+	if c.PrefetchPolicyHost && (force || !c.live(st)) && !c.cached(txtName, dns.TypeTXT) {
+		// RFC 8461 3.3 fetches from mta-sts.<domain>: start its address
+		// lookup now rather than after the TXT record says to fetch.
+		host = c.startPolicyHost(ctx, d)
+		defer host.abandon()
+	}
 	res := &Result{Domain: d}
-	rec, rerr := lookupRecord(ctx, c.res, d)
+	rec, rerr := lookupRecordAt(ctx, c.res, d, txtName)
 	if err := ctx.Err(); err != nil {
 		return nil, &Error{Kind: KindCanceled, Domain: d, Err: err}
 	}
@@ -343,7 +370,11 @@ func (c *Client) lookup(ctx context.Context, domain string, force bool) (*Result
 		return res, nil
 	}
 
-	fr, err := c.fetchShared(ctx, d, fetchRequest{id: rec.ID, force: force})
+	fctx := ctx
+	if host != nil {
+		fctx = context.WithValue(ctx, policyHostKey{}, host)
+	}
+	fr, err := c.fetchShared(fctx, d, fetchRequest{id: rec.ID, force: force})
 	if err != nil {
 		return nil, err
 	}
@@ -358,6 +389,15 @@ func (c *Client) lookup(ctx context.Context, domain string, force bool) (*Result
 	}
 	c.apply(res, fr.entry, fr.source, time.Time{})
 	return res, nil
+}
+
+// live reports whether the decoded layer holds an unexpired policy for
+// st's domain, which a lookup will most likely apply without a fetch.
+func (c *Client) live(st *domainState) bool {
+	c.mu.Lock()
+	e := st.entry
+	c.mu.Unlock()
+	return e != nil && c.now().Before(e.expires)
 }
 
 // apply fills res from e when e is live at now (a zero now skips the

@@ -24,7 +24,15 @@ func LookupRecord(ctx context.Context, r resolver.Resolver, domain string) (*Rec
 }
 
 func lookupRecord(ctx context.Context, r resolver.Resolver, d string) (*Record, error) {
-	ans, err := r.Lookup(ctx, "_mta-sts."+d+".", dns.TypeTXT)
+	return lookupRecordAt(ctx, r, d, recordName(d))
+}
+
+// recordName is the owner of d's TXT record (RFC 8461 3.1).
+func recordName(d string) string { return "_mta-sts." + d + "." }
+
+// lookupRecordAt is lookupRecord with the owner name already built.
+func lookupRecordAt(ctx context.Context, r resolver.Resolver, d, name string) (*Record, error) {
+	ans, err := r.Lookup(ctx, name, dns.TypeTXT)
 	if err != nil {
 		if cerr := ctx.Err(); cerr != nil {
 			return nil, &Error{Kind: KindCanceled, Domain: d, Err: cerr}

@@ -192,6 +192,12 @@ func (l *lookup) keys(zone string, o keysOpt) (*zoneState, error) {
 	// its own context rather than inherit someone else's timeout.
 	for range 3 {
 		ch := l.v.flights.DoChan(zone, func() (any, error) {
+			// A flight that ended between the cache miss above and
+			// this one has cached its keys: concurrent lookups (and
+			// the prefetches of one) ask for a zone's keys once.
+			if z := l.v.cache.get(zone, l.now); z != nil {
+				return z, nil
+			}
 			z, err := l.keysUncached(zone, o)
 			if err == nil {
 				l.v.cache.put(z, l.now)
@@ -221,12 +227,14 @@ func (l *lookup) keysUncached(zone string, o keysOpt) (*zoneState, error) {
 		return l.anchorKeys(zone)
 	}
 	if o.speculate {
+		// Zones whose keys prefetchKeys asked for have flights of their
+		// own, which ask for their DS and DNSKEY RRsets.
 		l.start(zone, dns.TypeDNSKEY)
-		if p := parent(zone); p != "." && l.v.cache.get(p, l.now) == nil {
+		if p := parent(zone); p != "." && !l.prefetched[p] && l.v.cache.get(p, l.now) == nil {
 			l.start(p, dns.TypeDS)
 			l.start(p, dns.TypeDNSKEY)
 		}
-		if l.v.cache.get(".", l.now) == nil {
+		if !l.prefetched["."] && l.v.cache.get(".", l.now) == nil {
 			l.start(".", dns.TypeDNSKEY)
 		}
 	}
@@ -416,15 +424,20 @@ func (l *lookup) walk(name string) (*zoneState, error) {
 	const ahead = 3
 	// The first DS queries go out together with the root DNSKEY query:
 	// for unsigned data each of them is needed, and asking them only after
-	// the keys above are known costs a round trip per zone.
-	for j := len(names) - 1; j >= 0 && j >= len(names)-1-ahead; j-- {
-		l.start(names[j], dns.TypeDS)
-	}
-	if len(names) > 1 {
-		// The zone just below top signs the DS answers (or denials) of
-		// the names under it: its keys are needed next, whether the data
-		// is signed or not.
-		l.start(names[len(names)-1], dns.TypeDNSKEY)
+	// the keys above are known costs a round trip per zone. Not when the
+	// first name's keys are being prefetched (prefetchKeys): its flight
+	// asks for them, and whether the names below need asking depends on
+	// what it finds.
+	if len(names) > 0 && !l.prefetched[names[len(names)-1]] {
+		for j := len(names) - 1; j >= 0 && j >= len(names)-1-ahead; j-- {
+			l.start(names[j], dns.TypeDS)
+		}
+		if len(names) > 1 {
+			// The zone just below top signs the DS answers (or denials)
+			// of the names under it: its keys are needed next, whether
+			// the data is signed or not.
+			l.start(names[len(names)-1], dns.TypeDNSKEY)
+		}
 	}
 	if z == nil {
 		var err error
@@ -433,7 +446,7 @@ func (l *lookup) walk(name string) (*zoneState, error) {
 		}
 	}
 	for i := len(names) - 1; i >= 0; i-- {
-		for j := i; j >= 0 && j >= i-ahead; j-- {
+		for j := i; j >= 0 && j >= i-ahead && !l.prefetched[names[i]]; j-- {
 			l.start(names[j], dns.TypeDS)
 		}
 		c := names[i]

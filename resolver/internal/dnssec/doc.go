@@ -64,6 +64,18 @@
 // records relied on are verified. Config.Timeout bounds each exchange,
 // Config.LookupTimeout the whole lookup.
 //
+// # Round trips
+//
+// A lookup whose zone keys are not cached asks for them at the same time
+// as its answer: the zone is guessed (the closest cached zone when it is
+// two labels deep or more, else the ancestor of the name two labels
+// deep), and the DS and DNSKEY RRsets of that zone and of every zone
+// above it up to the closest cached one or the anchor are fetched at
+// once, each zone in one flight shared by every lookup that needs it. A
+// cold chain thus costs the round trip of the answer and no more when
+// the guess is right, one more per level when it is not. These queries
+// count against the lookup's Limits like any other.
+//
 // # What it returns
 //
 // A completed lookup is a *Result: records, NXDOMAIN or NODATA, Secure

@@ -167,6 +167,10 @@ type lookup struct {
 	mu      sync.Mutex // guards fetches
 	fetches map[qkey]*inflight
 
+	// prefetched are the zones whose key flights prefetchKeys started
+	// (or joined); written before the answer query, read-only after.
+	prefetched map[string]bool
+
 	// ntaUsed is the first negative trust anchor this lookup applied,
 	// logged once when the lookup ends.
 	ntaUsed atomic.Pointer[string]
@@ -338,6 +342,7 @@ func (l *lookup) resolve(qname string, qtype uint16) (*Result, error) {
 	ans := &Result{Security: Secure}
 	ttl := uint32(maxTTL)
 	cur, asked := qname, qname
+	l.prefetchKeys(qname)
 	msg, err := l.fetch(cur, qtype)
 	if err != nil {
 		return nil, err
