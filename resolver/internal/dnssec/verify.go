@@ -246,17 +246,18 @@ func sigValid(sig *dns.RRSIG, now time.Time) (ok, expired bool) {
 	return true, false
 }
 
-// verifyCrypto runs the signature check itself. miekg/dns's Verify is only
-// the cryptography plus a suffix test on the signer; callers check the
-// signer, labels and validity period first. A panic on hostile input
-// is turned into an error.
+// verifyCrypto runs the signature check itself (verifyRRSIG: what
+// miekg/dns's RRSIG.Verify checks, the cryptography plus consistency and
+// a suffix test on the signer); callers check the signer, labels and
+// validity period first. A panic on hostile input is turned into an
+// error.
 func verifyCrypto(sig *dns.RRSIG, k *dns.DNSKEY, rrs []dns.RR) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("signature verification failed: %v", r)
 		}
 	}()
-	return sig.Verify(k, rrs)
+	return verifyRRSIG(sig, k, rrs)
 }
 
 // verifyWithKeys validates set with the keys of the secure zone z, under
