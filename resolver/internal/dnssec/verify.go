@@ -102,7 +102,11 @@ func zoneKey(k *dns.DNSKEY) bool {
 }
 
 // rrset is one RRset of a message section with the RRSIGs covering it.
-// Owner names are lowercased copies; the message is never modified.
+// Its owner names are in lower case: a record whose owner name is not is
+// a copy with the name lowercased, the others are the message's own
+// records. Neither is ever modified (messages may be shared between
+// lookups): whoever changes a record, such as the answer's TTL cap,
+// copies it first.
 type rrset struct {
 	name   string
 	rrtype uint16
@@ -133,8 +137,11 @@ func group(section []dns.RR) []*rrset {
 		if h.Rrtype == dns.TypeOPT {
 			continue
 		}
-		c := dns.Copy(rr)
-		c.Header().Name = lower(h.Name)
+		c := rr
+		if name := lower(h.Name); name != h.Name {
+			c = dns.Copy(rr)
+			c.Header().Name = name
+		}
 		k := key{c.Header().Name, h.Rrtype}
 		s := index[k]
 		if s == nil {
