@@ -292,8 +292,9 @@ func (l *lookup) verifyWithKeys(s *rrset, z *zoneState) (rrsetResult, error) {
 			labelsBad = true
 			continue
 		}
-		// The period is checked before any cryptography: RRSIG.Verify
-		// does not look at it (RFC 4035 5.3.1, with the skew above).
+		// The period is checked before any cryptography: verifyRRSIG,
+		// like RRSIG.Verify, does not look at it (RFC 4035 5.3.1, with
+		// the skew above).
 		if ok, exp := sigValid(sig, l.now); !ok {
 			if exp {
 				expired = true
