@@ -2,6 +2,10 @@ package e2e_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"errors"
 	"flag"
@@ -52,12 +56,16 @@ const (
 //     TCP connection, as recorded), each answer unpacked;
 //   - fetch: for each policy the library fetched, one TCP connection,
 //     TLS handshake (certificate chain verified against the World's
-//     root) and HTTP/1.1 GET with net/http's defaults.
+//     root) and HTTP/1.1 GET with net/http's defaults;
+//   - signatures (Validating): as many ECDSA P-256 signature checks
+//     (ecdsa.VerifyASN1 of a hash, key and signature decoded: the
+//     World signs with algorithm 13) as the Validating made
+//     (Validating.Stats), the cryptography the validator cannot avoid.
 //
 // It reports lib-us/domain (the library's CPU per domain), floor-us/domain
-// (dns + fetch), x-floor (their ratio), x-target (against 0.5 ms with the
+// (dns + fetch + signatures), x-floor (their ratio), x-target (against 0.5 ms with the
 // Stub, 1.2 ms with Validating), domains/s/core (one second over the
-// library's CPU per domain) and queries/domain. Run
+// library's CPU per domain), queries/domain and sigs/domain. Run
 //
 //	go test -run '^$' -bench ColdCPU ./internal/e2e
 //	go test -run '^$' -bench ColdCPU/Stub -proc-floor=false -cpuprofile cpu.out ./internal/e2e
@@ -85,17 +93,18 @@ func BenchmarkColdCPU(b *testing.B) {
 			// A first small pass warms the process (code paths, the
 			// runtime's pools and heap size) so that one-off costs are
 			// not charged to the domains measured.
-			if err := runCold(ctx, pw.evaluator(rc.validating), min(n, 4*conc), conc); err != nil {
+			warm, _ := pw.evaluator(rc.validating)
+			if err := runCold(ctx, warm, min(n, 4*conc), conc); err != nil {
 				b.Fatal(err)
 			}
-			var lib, dnsFloor, fetchFloorCPU time.Duration
-			var domains, queries, fetches int
+			var lib, dnsFloor, fetchFloorCPU, sigFloorCPU time.Duration
+			var domains, queries, fetches, sigs int
 			for b.Loop() {
 				b.StopTimer()
 				if err := pw.reset(); err != nil {
 					b.Fatal(err)
 				}
-				ev := pw.evaluator(rc.validating)
+				ev, val := pw.evaluator(rc.validating)
 				runtime.GC()
 				b.StartTimer()
 				c0, _ := cpuTime()
@@ -114,21 +123,30 @@ func BenchmarkColdCPU(b *testing.B) {
 				queries += len(qs)
 				pds := policyDomains(n)
 				fetches += len(pds)
+				nsigs := 0
+				if val != nil {
+					nsigs = int(val.Stats().Verifications)
+					sigs += nsigs
+				}
 				if *procFloorFlag {
 					msgs, err := floorQueries(qs)
 					if err != nil {
 						b.Fatal(err)
 					}
-					d, err := measureCPU(func() error { return replayDNS(ctx, pw.info.DNS, msgs, conc) })
-					if err != nil {
-						b.Fatal(err)
+					for _, f := range []struct {
+						sum *time.Duration
+						run func() error
+					}{
+						{&dnsFloor, func() error { return replayDNS(ctx, pw.info.DNS, msgs, conc) }},
+						{&fetchFloorCPU, func() error { return fetchFloor(ctx, pw, pds, conc) }},
+						{&sigFloorCPU, func() error { return sigFloor(nsigs, conc) }},
+					} {
+						d, err := measureCPU(f.run)
+						if err != nil {
+							b.Fatal(err)
+						}
+						*f.sum += d
 					}
-					dnsFloor += d
-					d, err = measureCPU(func() error { return fetchFloor(ctx, pw, pds, conc) })
-					if err != nil {
-						b.Fatal(err)
-					}
-					fetchFloorCPU += d
 				}
 				b.StartTimer()
 			}
@@ -137,15 +155,21 @@ func BenchmarkColdCPU(b *testing.B) {
 			b.ReportMetric(1e6/perDomain(lib), "domains/s/core")
 			b.ReportMetric(float64(lib)/float64(domains)/float64(rc.target), "x-target")
 			b.ReportMetric(float64(queries)/float64(domains), "queries/domain")
+			if rc.validating {
+				b.ReportMetric(float64(sigs)/float64(domains), "sigs/domain")
+			}
 			if *procFloorFlag {
-				floor := dnsFloor + fetchFloorCPU
+				floor := dnsFloor + fetchFloorCPU + sigFloorCPU
 				b.ReportMetric(perDomain(dnsFloor), "dnsfloor-us/domain")
 				b.ReportMetric(perDomain(fetchFloorCPU), "fetchfloor-us/domain")
+				if rc.validating {
+					b.ReportMetric(perDomain(sigFloorCPU), "sigfloor-us/domain")
+				}
 				b.ReportMetric(perDomain(floor), "floor-us/domain")
 				b.ReportMetric(float64(lib)/float64(floor), "x-floor")
-				b.Logf("%d domains, %d queries, %d policy fetches: library %v CPU, floor %v (DNS %v, fetch %v)",
-					domains, queries, fetches, lib.Round(time.Millisecond), floor.Round(time.Millisecond),
-					dnsFloor.Round(time.Millisecond), fetchFloorCPU.Round(time.Millisecond))
+				b.Logf("%d domains, %d queries, %d policy fetches, %d signature checks: library %v CPU, floor %v (DNS %v, fetch %v, signatures %v)",
+					domains, queries, fetches, sigs, lib.Round(time.Millisecond), floor.Round(time.Millisecond),
+					dnsFloor.Round(time.Millisecond), fetchFloorCPU.Round(time.Millisecond), sigFloorCPU.Round(time.Millisecond))
 			}
 		})
 	}
@@ -359,6 +383,42 @@ func fetchOne(ctx context.Context, hc *http.Client, domain string) error {
 	}
 	if resp.StatusCode != http.StatusOK || len(body) == 0 {
 		return fmt.Errorf("%s: status %d, %d bytes", domain, resp.StatusCode, len(body))
+	}
+	return nil
+}
+
+// sigFloor makes n ECDSA P-256 signature checks with conc workers: a
+// valid signature over a SHA-256 hash, key and signature decoded in
+// advance, as the floor of a validator's cryptography.
+func sigFloor(n, conc int) error {
+	if n == 0 {
+		return nil
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	digest := sha256.Sum256([]byte("signature floor"))
+	sig, err := ecdsa.SignASN1(rand.Reader, key, digest[:])
+	if err != nil {
+		return err
+	}
+	var next, bad atomic.Int64
+	var wg sync.WaitGroup
+	for range conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= int64(n) {
+				if !ecdsa.VerifyASN1(&key.PublicKey, digest[:], sig) {
+					bad.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if bad.Load() > 0 {
+		return errors.New("signature floor: a valid signature did not verify")
 	}
 	return nil
 }

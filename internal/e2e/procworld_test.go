@@ -103,7 +103,7 @@ func TestProcWorld(t *testing.T) {
 		if err := pw.reset(); err != nil {
 			t.Fatal(err)
 		}
-		ev := pw.evaluator(validating)
+		ev, v := pw.evaluator(validating)
 		if err := runCold(ctx, ev, n, 4); err != nil {
 			t.Fatalf("validating=%v: %v", validating, err)
 		}
@@ -124,6 +124,17 @@ func TestProcWorld(t *testing.T) {
 		}
 		if err := fetchFloor(ctx, pw, policyDomains(n), 4); err != nil {
 			t.Fatalf("validating=%v: fetch floor: %v", validating, err)
+		}
+		if v != nil {
+			// At least the MX and the two hosts' addresses of each
+			// domain are signed.
+			sigs := int(v.Stats().Verifications)
+			if sigs < 3*n {
+				t.Fatalf("%d signature verifications for %d domains", sigs, n)
+			}
+			if err := sigFloor(sigs, 4); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 }
@@ -439,21 +450,24 @@ func (pw *procWorld) dial(ctx context.Context, network, addr string) (net.Conn, 
 
 // evaluator returns a cold Evaluator against the child World, built as an
 // MTA builds one: a resolver.Cache with its defaults over a Stub or a
-// Validating (from the World's anchors), and the default MTA-STS client
-// (Roots, DialContext). Per-query timeouts are raised as in the load
-// runs: the child shares the machine's cores with the parent.
-func (pw *procWorld) evaluator(validating bool) *smtptls.Evaluator {
+// Validating (from the World's anchors, returned too for its Stats), and
+// the default MTA-STS client (Roots, DialContext). Per-query timeouts are
+// raised as in the load runs: the child shares the machine's cores with
+// the parent.
+func (pw *procWorld) evaluator(validating bool) (*smtptls.Evaluator, *resolver.Validating) {
 	var r resolver.Resolver = &resolver.Stub{Servers: []string{pw.info.DNS}, Timeout: loadQueryTimeout}
+	var v *resolver.Validating
 	if validating {
-		r = &resolver.Validating{Servers: []string{pw.info.DNS}, Anchors: pw.anchors,
+		v = &resolver.Validating{Servers: []string{pw.info.DNS}, Anchors: pw.anchors,
 			Timeout: loadQueryTimeout, LookupTimeout: 2 * loadQueryTimeout}
+		r = v
 	}
 	return &smtptls.Evaluator{
 		Resolver:    &resolver.Cache{Resolver: r},
 		Roots:       pw.roots,
 		DialContext: pw.dial,
 		Logger:      discard,
-	}
+	}, v
 }
 
 // limitedWriter keeps the first n bytes written to it.
