@@ -297,10 +297,9 @@ type procWorld struct {
 	anchors []*dns.DS
 	roots   *x509.CertPool
 
-	mu    sync.Mutex // guards the conversation: in, out
+	mu    sync.Mutex // guards the conversation: in, lines
 	in    io.WriteCloser
-	out   *bufio.Reader
-	lines chan string // the child's answers, read from out
+	lines chan string // the child's answers, read from its standard output
 }
 
 // procWorldStart bounds the child's start: building and signing the

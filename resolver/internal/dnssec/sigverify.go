@@ -320,8 +320,15 @@ func checkSignature(alg uint8, key, sigBytes, data []byte) error {
 			s := sha512.Sum384(data)
 			curve, sum = elliptic.P384(), s[:]
 		}
-		half := len(key) / 2
-		pub := &ecdsa.PublicKey{Curve: curve, X: new(big.Int).SetBytes(key[:half]), Y: new(big.Int).SetBytes(key[half:])}
+		// RFC 6605 4: the key is x then y; crypto/ecdsa takes the
+		// uncompressed SEC 1 point, which checks that it is on the curve
+		// (RRSIG.Verify would fail at the signature check instead).
+		var point [1 + 96]byte
+		point[0] = 4
+		pub, err := ecdsa.ParseUncompressedPublicKey(curve, point[:1+copy(point[1:], key)])
+		if err != nil {
+			return dns.ErrKey
+		}
 		// RFC 6605 4: r then s, each half of the signature. ecdsa.Verify
 		// would make big.Ints of them only to encode them in DER for
 		// VerifyASN1.
