@@ -62,10 +62,11 @@ const (
 //     World signs with algorithm 13) as the Validating made
 //     (Validating.Stats), the cryptography the validator cannot avoid.
 //
-// It reports lib-us/domain (the library's CPU per domain), floor-us/domain
-// (dns + fetch + signatures), x-floor (their ratio), x-target (against 0.5 ms with the
-// Stub, 1.2 ms with Validating), domains/s/core (one second over the
-// library's CPU per domain), queries/domain and sigs/domain. Run
+// It reports lib-us/domain (the library's CPU per domain),
+// floor-us/domain (dns + fetch + signatures), x-floor (their ratio),
+// x-target (against 0.5 ms with the Stub, 1.2 ms with Validating),
+// domains/s/core (one second over the library's CPU per domain),
+// queries/domain and sigs/domain. Run
 //
 //	go test -run '^$' -bench ColdCPU ./internal/e2e
 //	go test -run '^$' -bench ColdCPU/Stub -proc-floor=false -cpuprofile cpu.out ./internal/e2e
