@@ -49,6 +49,35 @@ type Policy struct {
 	// Lines holds the policy body's lines as received, without line
 	// terminators: the policy-string of a TLS-RPT report (RFC 8460 4.4).
 	Lines []string
+
+	// pats holds MX as ParsePolicy compiled it, for Match. An entry
+	// serves only while MX still holds the string it was made from, so
+	// that a caller who edits MX is never matched against stale
+	// patterns.
+	pats []mxPattern
+}
+
+// mxPattern is one mx pattern in the form Match compares with: canonical
+// (Pattern profile) and split into wildcard flag and name.
+type mxPattern struct {
+	src  string // the MX entry it was made from
+	name string // the canonical name; for "*.suffix", suffix
+	wild bool   // "*." pattern: matches one label left of name
+	ok   bool   // valid in the Pattern profile; an invalid one never matches
+}
+
+// compilePattern returns pat in the form Match compares with.
+func compilePattern(pat string) mxPattern {
+	c := mxPattern{src: pat}
+	// Parsed policies hold canonical patterns, which Normalize returns
+	// without allocating; this also serves policies built by hand.
+	n, err := dnsname.Pattern.Normalize(pat)
+	if err != nil {
+		return c
+	}
+	c.ok = true
+	c.name, c.wild = strings.CutPrefix(n, "*.")
+	return c
 }
 
 // ParsePolicy parses a policy body strictly by RFC 8461 3.2 with its
@@ -168,6 +197,12 @@ func ParsePolicy(body []byte) (*Policy, error) {
 	case p.Mode != None && len(p.MX) == 0:
 		return fail(0, "mode "+string(p.Mode)+" requires mx")
 	}
+	if len(p.MX) > 0 {
+		p.pats = make([]mxPattern, len(p.MX))
+		for i, pat := range p.MX {
+			p.pats[i] = compilePattern(pat)
+		}
+	}
 	return p, nil
 }
 
@@ -286,24 +321,66 @@ func (p *Policy) String() string {
 // address literal or a name with an all-numeric top-level label never
 // matches, even a pattern spelled like it. Match looks only at the patterns: the caller
 // decides what the mode means.
+//
+// Match canonicalises host on every call; a caller that matches one host
+// against several policies, or keeps its MX hosts parsed, uses
+// ParseHostName once and MatchHost.
 func (p *Policy) Match(host string) bool {
-	h, err := dnsname.Mail.Normalize(host)
+	h, err := ParseHostName(host)
 	if err != nil {
 		return false
 	}
-	for _, pat := range p.MX {
-		// Parsed policies hold canonical patterns, which Normalize
-		// returns without allocating; this serves policies built by hand.
-		pat, err := dnsname.Pattern.Normalize(pat)
-		if err != nil {
-			continue
+	return p.MatchHost(h)
+}
+
+// HostName is an MX host name in canonical form (lowercase A-labels
+// without the trailing dot, mail profile of internal/dnsname), parsed
+// once by ParseHostName for Policy.MatchHost. The zero value is no name
+// and matches no pattern.
+type HostName struct {
+	name string
+	dot  int // index of the first '.', -1 without one
+}
+
+// ParseHostName parses host as Match does: any case, a trailing dot and
+// U-labels are accepted and canonicalised. An IP address, an address
+// literal, a name with an all-numeric top-level label or anything that
+// is not a host name is an *Error of KindInvalidDomain. A name already
+// in canonical form (such as smtptls.Host.Name) is parsed without
+// allocating.
+func ParseHostName(host string) (HostName, error) {
+	h, err := dnsname.Mail.Normalize(host)
+	if err != nil {
+		return HostName{}, &Error{Kind: KindInvalidDomain, Reason: "not a host name", Err: err}
+	}
+	return HostName{name: h, dot: strings.IndexByte(h, '.')}, nil
+}
+
+// String returns the name in canonical form, "" for the zero value.
+func (h HostName) String() string { return h.name }
+
+// MatchHost is Match for a host name parsed by ParseHostName: the same
+// rules (RFC 8461 4.1), without canonicalising the name again. It does
+// not allocate.
+func (p *Policy) MatchHost(h HostName) bool {
+	if h.name == "" {
+		return false
+	}
+	for i, src := range p.MX {
+		var pat mxPattern
+		if i < len(p.pats) && p.pats[i].src == src {
+			pat = p.pats[i]
+		} else {
+			pat = compilePattern(src)
 		}
-		if suffix, wild := strings.CutPrefix(pat, "*."); wild {
-			i := strings.IndexByte(h, '.')
-			if i > 0 && h[i+1:] == suffix {
+		switch {
+		case !pat.ok:
+		case pat.wild:
+			// "*.suffix" is one whole label, then suffix.
+			if h.dot > 0 && h.name[h.dot+1:] == pat.name {
 				return true
 			}
-		} else if h == pat {
+		case h.name == pat.name:
 			return true
 		}
 	}

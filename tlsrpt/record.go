@@ -166,11 +166,11 @@ func ParseRecord(txt string) (*Record, error) {
 		key := s[:eq]
 		s = s[eq+1:]
 		if key == "rua" {
-			uris, rest, reason := parseRUA(s)
+			uris, rest, reason := parseRUA(r.RUA, s)
 			if reason != "" {
 				return fail(reason)
 			}
-			r.RUA = append(r.RUA, uris...)
+			r.RUA = uris
 			seenRUA = true
 			s = rest
 			continue
@@ -191,8 +191,8 @@ func ParseRecord(txt string) (*Record, error) {
 }
 
 // parseRUA parses tlsrpt-uri *(*WSP "," *WSP tlsrpt-uri) at the start of
-// s and returns the URIs and the rest of s.
-func parseRUA(s string) (uris []string, rest string, reason string) {
+// s, appends the URIs to uris and returns them with the rest of s.
+func parseRUA(uris []string, s string) ([]string, string, string) {
 	for {
 		end := 0
 		for end < len(s) && !isURIEnd(s[end]) {
@@ -248,6 +248,16 @@ func checkURI(s string) string {
 	}
 	if strings.Count(s, "#") > 1 {
 		return "rua URI with invalid character"
+	}
+	// What follows the scheme, up to the query or fragment, is an opaque
+	// part when it does not start with "/" (mailto:...): url.Parse then
+	// only splits the string, and cannot fail on what passed the checks
+	// above (no control characters, valid percent-encoding). Only a
+	// hierarchical URI (https://host/...) has structure left to check.
+	rest, _, _ := strings.Cut(s[colon+1:], "#")
+	rest, _, _ = strings.Cut(rest, "?")
+	if !strings.HasPrefix(rest, "/") {
+		return ""
 	}
 	if _, err := url.Parse(s); err != nil {
 		return "invalid rua URI"

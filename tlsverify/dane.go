@@ -9,7 +9,7 @@ import (
 	"crypto/sha512"
 	"crypto/tls"
 	"crypto/x509"
-	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -35,9 +35,12 @@ const (
 //
 // Fill the fields, then call Verify or VerifyChain, or pass the value to
 // Config. A DANE value is safe for concurrent use. The first verification
-// computes derived state (decoded records, canonical names) once; the
-// fields must not be changed after that, as with a tls.Config in use.
-// Build a new DANE value when the records change.
+// computes derived state (the effective records with a copy of their
+// data, decoded Full(0) data, canonical names) once; the fields must not
+// be changed after that, as with a tls.Config in use. Build a new DANE
+// value when the records change. For the common RRset, one or two
+// DANE-EE(3) digest records, the state is held in the value itself: a
+// verifier built for one connection costs no allocation of its own.
 type DANE struct {
 	// Records is the secure (DNSSEC-validated) TLSA RRset. PKIX-TA(0) and
 	// PKIX-EE(1) records, unknown selectors or matching types, digests of
@@ -84,15 +87,51 @@ type DANE struct {
 	// publish a stale SHA-512 record next to a current SHA-256 one.
 	DigestPreference []uint8
 
-	once sync.Once
-	prep prepared // derived state, filled in place: no allocation
+	// The derived state. An RRset of DANE-EE(3) digests whose effective
+	// records fit in ee is copied there (inlineState says when it is);
+	// any other RRset gets a prepared state (prep). Neither refers back
+	// to the DANE value, so that a value built and used in one function
+	// can stay on its stack.
+	inlineState atomic.Uint32
+	ee          [maxInlineEE]inlineEE
+	eeN         uint8
+	prepState   atomic.Uint32 // prepUnknown, prepWriting or prepReady
+	prep        *prepared     // set before prepState becomes prepReady
 }
+
+// maxInlineEE is how many effective DANE-EE(3) digest records a DANE
+// value holds inline: a key and its successor during a rollover.
+const maxInlineEE = 2
+
+// inlineEE is the copy of one effective DANE-EE(3) digest record.
+type inlineEE struct {
+	selector, matchingType uint8
+	n                      uint8 // length of the digest in data
+	data                   [sha512.Size]byte
+}
+
+// States of DANE.inlineState.
+const (
+	inlineUnknown uint32 = iota // no verification yet
+	inlineWriting               // the first verification is copying the records
+	inlineReady                 // ee and eeN hold the effective records
+	inlineNo                    // the RRset needs a prepared state
+)
+
+// States of DANE.prepState. (Plain fields published by an atomic state
+// rather than sync.Once or atomic.Pointer: both would make every DANE
+// value escape to the heap.)
+const (
+	prepUnknown uint32 = iota
+	prepWriting
+	prepReady
+)
 
 // Match reports which record authenticated the server.
 type Match struct {
 	// Record is the TLSA record that matched. Its Data is shared with the
-	// DANE value (copying it would cost an allocation per handshake); do
-	// not modify it.
+	// DANE value's copy of the records (copying it would cost an
+	// allocation per handshake); do not modify it.
 	Record TLSA
 	// Depth follows OpenSSL's SSL_get0_dane_authority. It is 0 for a
 	// DANE-EE(3) match on the leaf. For DANE-TA(2) it is the position of
@@ -143,16 +182,89 @@ const (
 	needSPKI512
 )
 
-// state returns the derived state, computing it on first use.
+// state returns the prepared state, computing it on first use.
+// Concurrent first uses may each compute it; the first one's is kept.
 func (d *DANE) state() *prepared {
-	d.once.Do(func() { d.prepare(&d.prep) })
-	return &d.prep
+	if d.prepState.Load() == prepReady {
+		return d.prep
+	}
+	p := new(prepared)
+	d.prepare(p)
+	if d.prepState.CompareAndSwap(prepUnknown, prepWriting) {
+		d.prep = p
+		d.prepState.Store(prepReady)
+	}
+	return p
 }
 
-// prepare fills p. For a verifier of DANE-EE(3) records only, the common
-// case, it costs one allocation (the copy of the records' data): names
-// matter only for DANE-TA(2), and a new verifier is typically built per
-// connection.
+// records returns the records considered: the first MaxRecords.
+func (d *DANE) records() []TLSA {
+	if len(d.Records) > MaxRecords {
+		return d.Records[:MaxRecords]
+	}
+	return d.Records
+}
+
+// effectiveEE returns the effective DANE-EE(3) records in the inline
+// form, ee[:n], their data in d (copied there by the first call), or
+// false when the RRset needs a prepared state: a record other than a
+// DANE-EE(3) digest, or more than maxInlineEE effective records. The
+// records are chosen as prepare chooses them: usable (UsableWith), and of
+// the strongest digest present for their selector (RFC 7671 9).
+func (d *DANE) effectiveEE() (ee [maxInlineEE]TLSA, n int, ok bool) {
+	switch d.inlineState.Load() {
+	case inlineReady:
+		n = int(d.eeN)
+		for i := range n {
+			e := &d.ee[i]
+			ee[i] = TLSA{Usage: DANEEE, Selector: e.selector, MatchingType: e.matchingType, Data: e.data[:e.n:e.n]}
+		}
+		return ee, n, true
+	case inlineNo:
+		return ee, 0, false
+	}
+	var best [2]int // [selector] -> rank
+	for _, r := range d.records() {
+		if r.Usage != DANEEE || r.MatchingType == Full {
+			d.inlineState.CompareAndSwap(inlineUnknown, inlineNo)
+			return ee, 0, false
+		}
+		// Status is a length check for digests: no parsing here.
+		if !r.UsableWith(d.DigestPreference) {
+			continue
+		}
+		if rk := digestRank(d.DigestPreference, r.MatchingType); rk > best[r.Selector] {
+			best[r.Selector] = rk
+		}
+	}
+	for _, r := range d.records() {
+		if !r.UsableWith(d.DigestPreference) || digestRank(d.DigestPreference, r.MatchingType) != best[r.Selector] {
+			continue
+		}
+		if n == maxInlineEE {
+			d.inlineState.CompareAndSwap(inlineUnknown, inlineNo)
+			return ee, 0, false
+		}
+		ee[n] = r
+		n++
+	}
+	if !d.inlineState.CompareAndSwap(inlineUnknown, inlineWriting) {
+		// Another verification is copying them: use the fields this once.
+		return ee, n, true
+	}
+	for i, r := range ee[:n] {
+		e := &d.ee[i]
+		e.selector, e.matchingType, e.n = r.Selector, r.MatchingType, uint8(copy(e.data[:], r.Data))
+	}
+	d.eeN = uint8(n)
+	d.inlineState.Store(inlineReady)
+	return d.effectiveEE()
+}
+
+// prepare fills p: the effective records (usable, and of the strongest
+// digest of their usage and selector), their data copied and Full(0)
+// data decoded, and the canonical reference identifiers when a DANE-TA(2)
+// record may need them.
 func (d *DANE) prepare(p *prepared) {
 	p.ee = p.eeBuf[:0]
 	recs := d.Records
@@ -240,7 +352,13 @@ func keyAlgorithm(pub any) x509.PublicKeyAlgorithm {
 // authentication (never cleartext), and VerifyChain fails with
 // KindNoUsableRecords.
 func (d *DANE) Usable() bool {
-	return d != nil && d.state().usable
+	if d == nil {
+		return false
+	}
+	if _, n, ok := d.effectiveEE(); ok {
+		return n > 0
+	}
+	return d.state().usable
 }
 
 func (d *DANE) now() time.Time {
@@ -291,8 +409,19 @@ func (d *DANE) VerifyChain(chain []*x509.Certificate) (Match, error) {
 	if d == nil {
 		return Match{Depth: -1}, newError(KindConfig, "nil DANE verifier")
 	}
-	p := d.state()
-	if !p.usable {
+	var (
+		p      *prepared
+		ee     []TLSA
+		usable bool
+	)
+	inlineEE, n, inline := d.effectiveEE()
+	if inline {
+		ee, usable = inlineEE[:n], n > 0
+	} else {
+		p = d.state()
+		ee, usable = p.ee, p.usable
+	}
+	if !usable {
 		return Match{Depth: -1}, newError(KindNoUsableRecords, "no usable TLSA records")
 	}
 	for i, c := range chain {
@@ -304,10 +433,10 @@ func (d *DANE) VerifyChain(chain []*x509.Certificate) (Match, error) {
 	if len(chain) == 0 {
 		return Match{Depth: -1}, newError(KindNoCertificate, "server sent no certificate")
 	}
-	if r, ok := matchEE(p.ee, chain[0]); ok {
+	if r, ok := matchEE(ee, chain[0]); ok {
 		return Match{Record: r, Depth: 0}, nil
 	}
-	if len(p.ta) == 0 {
+	if p == nil || len(p.ta) == 0 {
 		return Match{Depth: -1}, newError(KindNoMatch, "no DANE-EE record matches the leaf")
 	}
 	return p.verifyTA(chain, d.now())

@@ -19,12 +19,17 @@
 //     cold decision under a simulated round trip time.
 //   - bench_test.go: BenchmarkEvaluateWarm, BenchmarkEvaluateCold and
 //     BenchmarkDNSRoundTrip.
+//   - coldcpu_test.go and procworld_test.go: BenchmarkColdCPU, the
+//     library's own CPU per cold domain (Stub and Validating) against a
+//     floor measured in the same run, with the load World served by a
+//     child process (the test binary run again, TestProcWorld).
 //
 // The tests run with the rest of the module (go test ./...). Run one suite
 // with, for example,
 //
 //	go test -run TestAttackMatrix -v ./internal/e2e
 //	go test -run '^$' -bench CriticalPath -benchtime 15x ./internal/e2e -rtt 20ms
+//	go test -run '^$' -bench ColdCPU ./internal/e2e -proc-domains 2000
 //
 // and see BENCHMARKS.md for the benchmarks' flags and figures. Under the race
 // detector the load tests scale themselves down (race_test.go).

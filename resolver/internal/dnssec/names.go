@@ -1,7 +1,6 @@
 package dnssec
 
 import (
-	"bytes"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -78,24 +77,65 @@ func wildcard(name string) string {
 	return "*." + name
 }
 
-// wireLabels returns the labels of name as lowercase octets, leftmost
-// first. ok is false for a name that does not pack.
-func wireLabels(name string) (labels [][]byte, ok bool) {
-	var buf [256]byte
-	off, err := dns.PackDomainName(dns.Fqdn(name), buf[:], 0, nil, false)
+// wireName is a name in uncompressed wire form with the offsets of its
+// labels, leftmost first, built on the stack: comparing names is done
+// for every NSEC record of every denial proof.
+type wireName struct {
+	buf  [256]byte
+	offs [128]uint8 // offset of each label's length octet in buf
+	n    int        // number of labels (the root's empty label excluded)
+}
+
+// pack fills w with name; it reports false for a name that does not pack.
+func (w *wireName) pack(name string) bool {
+	end, err := dns.PackDomainName(dns.Fqdn(name), w.buf[:], 0, nil, false)
 	if err != nil {
-		return nil, false
+		return false
 	}
-	wire := buf[:off]
-	for i := 0; i < len(wire) && wire[i] != 0; {
-		n := int(wire[i])
-		if i+1+n > len(wire) {
-			return nil, false
+	w.n = 0
+	for i := 0; i < end && w.buf[i] != 0; {
+		l := int(w.buf[i])
+		if i+1+l > end || w.n == len(w.offs) {
+			return false
 		}
-		labels = append(labels, bytes.ToLower(wire[i+1:i+1+n]))
-		i += 1 + n
+		w.offs[w.n] = uint8(i)
+		w.n++
+		i += 1 + l
 	}
-	return labels, true
+	return true
+}
+
+// label returns the i-th label from the right (1 is the rightmost).
+func (w *wireName) label(i int) []byte {
+	off := int(w.offs[w.n-i])
+	return w.buf[off+1 : off+1+int(w.buf[off])]
+}
+
+// compareLower compares a and b as octet strings with ASCII letters in
+// lower case (RFC 4034 6.1), without copying them.
+func compareLower(a, b []byte) int {
+	for i := 0; i < len(a) && i < len(b); i++ {
+		ca, cb := a[i], b[i]
+		if 'A' <= ca && ca <= 'Z' {
+			ca += 'a' - 'A'
+		}
+		if 'A' <= cb && cb <= 'Z' {
+			cb += 'a' - 'A'
+		}
+		if ca != cb {
+			if ca < cb {
+				return -1
+			}
+			return 1
+		}
+	}
+	switch {
+	case len(a) < len(b):
+		return -1
+	case len(a) > len(b):
+		return 1
+	}
+	return 0
 }
 
 // compare orders a and b canonically (RFC 4034 6.1): label by label
@@ -103,20 +143,19 @@ func wireLabels(name string) (labels [][]byte, ok bool) {
 // ok is false when a name does not pack; callers treat that as "no
 // proof", never as equality.
 func compare(a, b string) (cmp int, ok bool) {
-	la, oka := wireLabels(a)
-	lb, okb := wireLabels(b)
-	if !oka || !okb {
+	var wa, wb wireName
+	if !wa.pack(a) || !wb.pack(b) {
 		return 0, false
 	}
-	for i := 1; i <= len(la) && i <= len(lb); i++ {
-		if c := bytes.Compare(la[len(la)-i], lb[len(lb)-i]); c != 0 {
+	for i := 1; i <= wa.n && i <= wb.n; i++ {
+		if c := compareLower(wa.label(i), wb.label(i)); c != 0 {
 			return c, true
 		}
 	}
 	switch {
-	case len(la) < len(lb):
+	case wa.n < wb.n:
 		return -1, true
-	case len(la) > len(lb):
+	case wa.n > wb.n:
 		return 1, true
 	}
 	return 0, true

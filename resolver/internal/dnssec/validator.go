@@ -358,6 +358,8 @@ func (l *lookup) resolve(qname string, qtype uint16) (*Result, error) {
 			ans.worse(r.sec, r.why, r.ede, s.name, s.rrtype)
 			ttl = min(ttl, r.ttl)
 			for _, rr := range s.rrs {
+				// The message's records are not ours to change (group).
+				rr = dns.Copy(rr)
 				rr.Header().Ttl = r.ttl
 				ans.Records = append(ans.Records, rr)
 			}

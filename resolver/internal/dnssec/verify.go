@@ -102,7 +102,11 @@ func zoneKey(k *dns.DNSKEY) bool {
 }
 
 // rrset is one RRset of a message section with the RRSIGs covering it.
-// Owner names are lowercased copies; the message is never modified.
+// Its owner names are in lower case: a record whose owner name is not is
+// a copy with the name lowercased, the others are the message's own
+// records. Neither is ever modified (messages may be shared between
+// lookups): whoever changes a record, such as the answer's TTL cap,
+// copies it first.
 type rrset struct {
 	name   string
 	rrtype uint16
@@ -133,8 +137,11 @@ func group(section []dns.RR) []*rrset {
 		if h.Rrtype == dns.TypeOPT {
 			continue
 		}
-		c := dns.Copy(rr)
-		c.Header().Name = lower(h.Name)
+		c := rr
+		if name := lower(h.Name); name != h.Name {
+			c = dns.Copy(rr)
+			c.Header().Name = name
+		}
 		k := key{c.Header().Name, h.Rrtype}
 		s := index[k]
 		if s == nil {
@@ -246,17 +253,18 @@ func sigValid(sig *dns.RRSIG, now time.Time) (ok, expired bool) {
 	return true, false
 }
 
-// verifyCrypto runs the signature check itself. miekg/dns's Verify is only
-// the cryptography plus a suffix test on the signer; callers check the
-// signer, labels and validity period first. A panic on hostile input
-// is turned into an error.
+// verifyCrypto runs the signature check itself (verifyRRSIG: what
+// miekg/dns's RRSIG.Verify checks, the cryptography plus consistency and
+// a suffix test on the signer); callers check the signer, labels and
+// validity period first. A panic on hostile input is turned into an
+// error.
 func verifyCrypto(sig *dns.RRSIG, k *dns.DNSKEY, rrs []dns.RR) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("signature verification failed: %v", r)
 		}
 	}()
-	return sig.Verify(k, rrs)
+	return verifyRRSIG(sig, k, rrs)
 }
 
 // verifyWithKeys validates set with the keys of the secure zone z, under
@@ -284,8 +292,9 @@ func (l *lookup) verifyWithKeys(s *rrset, z *zoneState) (rrsetResult, error) {
 			labelsBad = true
 			continue
 		}
-		// The period is checked before any cryptography: RRSIG.Verify
-		// does not look at it (RFC 4035 5.3.1, with the skew above).
+		// The period is checked before any cryptography: verifyRRSIG,
+		// like RRSIG.Verify, does not look at it (RFC 4035 5.3.1, with
+		// the skew above).
 		if ok, exp := sigValid(sig, l.now); !ok {
 			if exp {
 				expired = true
