@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/smtptls/smtptls/internal/rawserver"
 )
 
 // proxy sits between Validating and the real upstream and rewrites the
@@ -26,23 +27,7 @@ type proxy struct {
 func newProxy(t *testing.T, upstream string) *proxy {
 	t.Helper()
 	p := &proxy{upstream: upstream}
-	var pc net.PacketConn
-	var ln net.Listener
-	var err error
-	// The kernel picks a free UDP port; its TCP twin may be taken on a
-	// busy machine: try again with another port.
-	for range 20 {
-		if pc, err = net.ListenPacket("udp", "127.0.0.1:0"); err != nil {
-			t.Fatal(err)
-		}
-		if ln, err = net.Listen("tcp", pc.LocalAddr().String()); err == nil {
-			break
-		}
-		pc.Close()
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	pc, ln := rawserver.ListenPair(t)
 	p.addr = pc.LocalAddr().String()
 	h := dns.HandlerFunc(p.serve)
 	udp := &dns.Server{PacketConn: pc, Handler: h}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/smtptls/smtptls/internal/rawserver"
 )
 
 // A small signed DNS world for the validator's own tests: zones signed
@@ -741,23 +742,7 @@ func (w *twWorld) serve(t testing.TB, tamper func(q, r *dns.Msg)) *twServer {
 	s := &twServer{tamper: tamper}
 	// UDP and TCP on one port: a kernel-chosen UDP port may be taken for
 	// TCP (by some client's ephemeral port), so try a few.
-	var (
-		pc  net.PacketConn
-		ln  net.Listener
-		err error
-	)
-	for range 10 {
-		if pc, err = net.ListenPacket("udp", "127.0.0.1:0"); err != nil {
-			t.Fatal(err)
-		}
-		if ln, err = net.Listen("tcp", pc.LocalAddr().String()); err == nil {
-			break
-		}
-		pc.Close()
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	pc, ln := rawserver.ListenPair(t)
 	s.addr = pc.LocalAddr().String()
 	h := dns.HandlerFunc(func(rw dns.ResponseWriter, q *dns.Msg) {
 		s.queries.Add(1)

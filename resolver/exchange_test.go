@@ -2,7 +2,6 @@ package resolver
 
 import (
 	"context"
-	"net"
 	"strconv"
 	"sync"
 	"testing"
@@ -11,6 +10,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/smtptls/smtptls/internal/leakcheck"
+	"github.com/smtptls/smtptls/internal/rawserver"
 )
 
 // The Stub and the validator each reuse their sockets (the Pool of
@@ -29,21 +29,7 @@ type portRecorder struct {
 
 func newPortRecorder(t *testing.T, upstream string) *portRecorder {
 	t.Helper()
-	var pc net.PacketConn
-	var ln net.Listener
-	var err error
-	for range 20 {
-		if pc, err = net.ListenPacket("udp", "127.0.0.1:0"); err != nil {
-			t.Fatal(err)
-		}
-		if ln, err = net.Listen("tcp", pc.LocalAddr().String()); err == nil {
-			break
-		}
-		pc.Close()
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	pc, ln := rawserver.ListenPair(t)
 	p := &portRecorder{addr: pc.LocalAddr().String(), seen: map[string]bool{}}
 	h := dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
 		network := w.RemoteAddr().Network()

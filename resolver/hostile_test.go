@@ -58,22 +58,7 @@ func newRawServer(t testing.TB, udp func(send func([]byte), q *dns.Msg), tcp fun
 // handlers can refer to the server.
 func newIdleRawServer(t testing.TB) *rawServer {
 	t.Helper()
-	var pc net.PacketConn
-	var ln net.Listener
-	var err error
-	// The kernel picks a free UDP port; its TCP twin may be taken.
-	for range 20 {
-		if pc, err = net.ListenPacket("udp", "127.0.0.1:0"); err != nil {
-			t.Fatal(err)
-		}
-		if ln, err = net.Listen("tcp", pc.LocalAddr().String()); err == nil {
-			break
-		}
-		pc.Close()
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	pc, ln := rawserver.ListenPair(t)
 	s := &rawServer{addr: pc.LocalAddr().String(), pc: pc, ln: ln, tcpSrv: rawserver.NewOn(t, ln), done: make(chan struct{})}
 	t.Cleanup(s.close)
 	return s

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/miekg/dns"
+	"github.com/smtptls/smtptls/internal/rawserver"
 )
 
 // wireServer is a programmable DNS server on real loopback sockets (UDP and
@@ -22,22 +23,7 @@ type wireServer struct {
 
 func newWireServer(t testing.TB, handle func(w dns.ResponseWriter, q *dns.Msg)) *wireServer {
 	t.Helper()
-	var pc net.PacketConn
-	var l net.Listener
-	var err error
-	// The kernel picks a free UDP port; its TCP twin may be taken.
-	for range 20 {
-		if pc, err = net.ListenPacket("udp", "127.0.0.1:0"); err != nil {
-			t.Fatal(err)
-		}
-		if l, err = net.Listen("tcp", pc.LocalAddr().String()); err == nil {
-			break
-		}
-		pc.Close()
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	pc, l := rawserver.ListenPair(t)
 	s := &wireServer{Addr: pc.LocalAddr().String(), handle: handle}
 	h := dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
 		s.queries.Add(1)

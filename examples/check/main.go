@@ -46,6 +46,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/smtptls/smtptls/examples/internal/resolvercheck"
+
 	"github.com/emersion/go-smtp"
 	"github.com/miekg/dns"
 
@@ -214,7 +216,7 @@ func run(args []string, stdout, stderr io.Writer, hk hooks) int {
 	err := ev.Check(pctx)
 	cancel()
 	if err != nil {
-		msg := "the resolver cannot support DANE, so no domain can be checked: " + probeFinding(err)
+		msg := "the resolver cannot support DANE, so no domain can be checked: " + resolvercheck.Finding(err)
 		fmt.Fprintln(stderr, "check:", msg)
 		fmt.Fprintln(stderr, `check: use a network that passes DNSSEC records, or -resolver HOST:PORT with a validating resolver`)
 		for _, d := range domains {
@@ -246,35 +248,6 @@ func run(args []string, stdout, stderr io.Writer, hk hooks) int {
 		fmt.Fprintln(w, demoVerdict(reports))
 	}
 	return code
-}
-
-// probeFinding is what the start-up probe found, in the resolver's own
-// words when it tested its upstreams (every *resolver.CheckError in err),
-// else err's message.
-func probeFinding(err error) string {
-	var found []string
-	var walk func(error)
-	walk = func(e error) {
-		var ce *resolver.CheckError
-		switch u := e.(type) {
-		case *resolver.CheckError:
-			ce = u
-		case interface{ Unwrap() []error }:
-			for _, e := range u.Unwrap() {
-				walk(e)
-			}
-		case interface{ Unwrap() error }:
-			walk(u.Unwrap())
-		}
-		if ce != nil {
-			found = append(found, ce.Error())
-		}
-	}
-	walk(err)
-	if len(found) == 0 {
-		return err.Error()
-	}
-	return strings.Join(found, "; ")
 }
 
 // demoVerdict is the last line of a -demo run: whether every domain's

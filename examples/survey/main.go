@@ -132,6 +132,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/smtptls/smtptls/examples/internal/resolvercheck"
+
 	"github.com/miekg/dns"
 	"golang.org/x/time/rate"
 
@@ -411,7 +413,7 @@ func survey(ctx context.Context, c *config, list string, stdin io.Reader, stdout
 	err = sv.ev.Check(cctx)
 	cancel()
 	if err != nil {
-		return fail(errors.New("the resolver cannot support DANE, so the figures would be wrong: " + probeFinding(err)))
+		return fail(errors.New("the resolver cannot support DANE, so the figures would be wrong: " + resolvercheck.Finding(err)))
 	}
 
 	// The output, and with -resume the domains already in it.
@@ -499,35 +501,6 @@ func survey(ctx context.Context, c *config, list string, stdin io.Reader, stdout
 		return fail(err)
 	}
 	return 0
-}
-
-// probeFinding is what the start-up probe found, in the resolver's own
-// words when it tested its upstreams (every *resolver.CheckError in err),
-// else err's message.
-func probeFinding(err error) string {
-	var found []string
-	var walk func(error)
-	walk = func(e error) {
-		var ce *resolver.CheckError
-		switch u := e.(type) {
-		case *resolver.CheckError:
-			ce = u
-		case interface{ Unwrap() []error }:
-			for _, e := range u.Unwrap() {
-				walk(e)
-			}
-		case interface{ Unwrap() error }:
-			walk(u.Unwrap())
-		}
-		if ce != nil {
-			found = append(found, ce.Error())
-		}
-	}
-	walk(err)
-	if len(found) == 0 {
-		return err.Error()
-	}
-	return strings.Join(found, "; ")
 }
 
 // openOut opens the output file. With resume it reads the records already

@@ -13,6 +13,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/smtptls/smtptls/internal/leakcheck"
+	"github.com/smtptls/smtptls/internal/rawserver"
 )
 
 // The Pool over real loopback sockets: miekg/dns servers that record the
@@ -98,21 +99,7 @@ func newTestServer(t testing.TB, handle func(w dns.ResponseWriter, q *dns.Msg)) 
 // listenPair listens on one loopback port, UDP and TCP.
 func listenPair(t testing.TB) (net.PacketConn, net.Listener) {
 	t.Helper()
-	var pc net.PacketConn
-	var ln net.Listener
-	var err error
-	// The kernel picks a free UDP port; its TCP twin may be taken.
-	for range 20 {
-		if pc, err = net.ListenPacket("udp", "127.0.0.1:0"); err != nil {
-			t.Fatal(err)
-		}
-		if ln, err = net.Listen("tcp", pc.LocalAddr().String()); err == nil {
-			return pc, ln
-		}
-		pc.Close()
-	}
-	t.Fatal(err)
-	return nil, nil
+	return rawserver.ListenPair(t)
 }
 
 // counts returns the distinct UDP and TCP client ports seen so far.
