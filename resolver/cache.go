@@ -1,23 +1,29 @@
 package resolver
 
 import (
-	"container/list"
 	"context"
 	"errors"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/miekg/dns"
 	"golang.org/x/sync/singleflight"
+
+	"github.com/smtptls/smtptls/internal/memsize"
 )
 
 // Defaults of a Cache whose fields are zero.
 const (
-	DefaultCacheEntries = 10000
-	DefaultMaxTTL       = 6 * time.Hour
-	DefaultErrorTTL     = 2 * time.Second
+	// DefaultCacheBytes is the memory bound of a Cache whose MaxBytes is
+	// zero: the answers an MTA needs for about 150,000 active recipient
+	// domains (MX, the hosts' A, AAAA and TLSA, the _mta-sts TXT record and
+	// the policy host's addresses: about 2.4 KB per domain, BENCHMARKS.md).
+	DefaultCacheBytes = 384 << 20
+	DefaultMaxTTL     = 6 * time.Hour
+	DefaultErrorTTL   = 2 * time.Second
 	// maxErrorTTL caps ErrorTTL: a failure is remembered only long enough
 	// to stop a burst of identical queries, never long enough to delay
 	// recovery noticeably.
@@ -33,14 +39,32 @@ const (
 // of the same (name, type) into one upstream query. It is safe for
 // concurrent use; the zero value is not usable until Resolver is set.
 //
+// The cache is bounded by memory: each entry is charged the heap it
+// retains (its records, names and strings, as the Go runtime allocates
+// them, and about 250 bytes of the cache's own bookkeeping), and the
+// least recently used entries are evicted when the total exceeds
+// MaxBytes. Answers vary in size a hundredfold (one address against forty
+// TXT strings), so a byte bound holds as many small answers as fit where
+// a count would either waste memory or evict early. An attacker who makes
+// the MTA look up large answers fills the bound sooner and evicts the
+// least recently used answers, never more memory.
+//
 // Answers returned by a Cache share their Records with the cache: callers
 // must not modify them.
 type Cache struct {
 	// Resolver answers the lookups that miss the cache. Required.
 	Resolver Resolver
 
-	// MaxEntries bounds the number of cached answers; the least recently
-	// used entry is evicted first. Zero means DefaultCacheEntries.
+	// MaxBytes bounds the estimated memory of the cached entries; the
+	// least recently used entry is evicted first. Zero (or negative) means
+	// DefaultCacheBytes. An answer larger than MaxBytes on its own is
+	// passed through uncached.
+	MaxBytes int64
+
+	// MaxEntries, when positive, also bounds the number of cached entries:
+	// an entry is evicted when either bound is exceeded. Zero (or
+	// negative) means no bound on the number: MaxBytes alone bounds the
+	// cache.
 	MaxEntries int
 
 	// MaxTTL caps the time an answer is kept, whatever its TTL. Zero means
@@ -57,9 +81,18 @@ type Cache struct {
 
 	flight singleflight.Group
 
-	mu      sync.Mutex // guards entries and lru
-	entries map[cacheKey]*list.Element
-	lru     *list.List // of *cacheEntry, most recently used first
+	mu      sync.Mutex // guards entries, lru, bytes and epoch
+	entries map[cacheKey]*cacheEntry
+	// lru is the sentinel of a circular list of the entries: lru.next is
+	// the most recently used, lru.prev the least. The links live in the
+	// entries, so that an entry is one object (with its Answer inline)
+	// rather than three.
+	lru   cacheEntry
+	bytes int64
+	// epoch is the time of the first store: expiries are kept as
+	// durations since then, a third the size of a time.Time, and measured
+	// on the monotonic clock when Now provides one.
+	epoch time.Time
 }
 
 type cacheKey struct {
@@ -67,11 +100,29 @@ type cacheKey struct {
 	qtype uint16
 }
 
+// cacheEntry is one cached lookup: an answer without its TTL (computed
+// from expires), or a failure. The answer's fields are inline, so that an
+// entry is one object rather than three.
 type cacheEntry struct {
-	key     cacheKey
-	ans     *Answer
-	err     error
-	expires time.Time
+	prev, next *cacheEntry
+	key        cacheKey
+	err        error         // nil for an answer
+	expires    time.Duration // since the Cache's epoch
+	size       int64         // the estimate charged against MaxBytes
+
+	name    string
+	records []dns.RR
+	cnames  []string
+	reason  string
+	ede     uint16
+	nx      bool
+	sec     Security
+}
+
+// answer returns the cached answer with the given remaining lifetime.
+func (e *cacheEntry) answer(ttl time.Duration) *Answer {
+	return &Answer{Name: e.name, Type: e.key.qtype, Records: e.records, CNAMEs: e.cnames, NXDomain: e.nx,
+		TTL: ttl, Security: e.sec, EDE: e.ede, Reason: e.reason}
 }
 
 // Lookup implements Resolver.
@@ -142,27 +193,26 @@ func (c *Cache) now() time.Time {
 func (c *Cache) get(k cacheKey) (*Answer, error, bool) {
 	now := c.now()
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	el, ok := c.entries[k]
+	e, ok := c.entries[k]
 	if !ok {
+		c.mu.Unlock()
 		return nil, nil, false
 	}
-	e := el.Value.(*cacheEntry)
-	left := e.expires.Sub(now)
+	left := e.expires - now.Sub(c.epoch)
 	if left <= 0 {
-		c.lru.Remove(el)
-		delete(c.entries, k)
+		c.removeLocked(e)
+		c.mu.Unlock()
 		return nil, nil, false
 	}
-	c.lru.MoveToFront(el)
+	c.moveToFront(e)
+	c.mu.Unlock()
+	// The entry's fields other than the links never change once stored.
 	if e.err != nil {
 		return nil, e.err, true
 	}
-	cp := *e.ans
 	// Report the remaining lifetime, rounded up to whole seconds like a
 	// recursive resolver's decremented TTL.
-	cp.TTL = (left + time.Second - 1).Truncate(time.Second)
-	return &cp, nil, true
+	return e.answer((left + time.Second - 1).Truncate(time.Second)), nil, true
 }
 
 func (c *Cache) put(k cacheKey, a *Answer, err error) {
@@ -190,28 +240,88 @@ func (c *Cache) put(k cacheKey, a *Answer, err error) {
 	if ttl <= 0 {
 		return
 	}
-	max := c.MaxEntries
-	if max <= 0 {
-		max = DefaultCacheEntries
+	maxBytes := c.MaxBytes
+	if maxBytes <= 0 {
+		maxBytes = DefaultCacheBytes
 	}
-	e := &cacheEntry{key: k, ans: a, err: err, expires: c.now().Add(ttl)}
+	e := &cacheEntry{key: k, err: err}
+	if a != nil {
+		e.name, e.records, e.cnames, e.reason = a.Name, a.Records, a.CNAMEs, a.Reason
+		e.ede, e.nx, e.sec = a.EDE, a.NXDomain, a.Security
+		// The key shares the answer's name (the same name without the
+		// trailing dot) rather than keep the caller's string.
+		if n := len(k.name); len(a.Name) == n+1 && a.Name[:n] == k.name {
+			e.key.name = a.Name[:n]
+		}
+	}
+	e.size = entrySize(e)
+	if e.size > maxBytes {
+		return
+	}
+	now := c.now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.entries == nil {
-		c.entries = make(map[cacheKey]*list.Element)
-		c.lru = list.New()
+		c.entries = make(map[cacheKey]*cacheEntry)
+		c.lru.prev, c.lru.next = &c.lru, &c.lru
+		c.epoch = now
 	}
-	if el, ok := c.entries[k]; ok {
-		el.Value = e
-		c.lru.MoveToFront(el)
+	e.expires = now.Sub(c.epoch) + ttl
+	if old, ok := c.entries[k]; ok {
+		c.removeLocked(old)
+	}
+	c.entries[e.key] = e
+	c.pushFront(e)
+	c.bytes += e.size
+	for c.bytes > maxBytes || (c.MaxEntries > 0 && len(c.entries) > c.MaxEntries) {
+		old := c.lru.prev
+		if old == e {
+			break // cannot happen: e alone fits both bounds
+		}
+		c.removeLocked(old)
+	}
+}
+
+// entryOverhead is what every entry costs besides its answer: the entry
+// object (with the Answer inline) and its slot in the map.
+var entryOverhead = int64(memsize.Alloc(int(unsafe.Sizeof(cacheEntry{})), true) +
+	memsize.MapEntry(unsafe.Sizeof(cacheKey{}), unsafe.Sizeof(&cacheEntry{})))
+
+// entrySize estimates the heap an entry retains: the entry, its map slot,
+// the answer's records, names and reason (a record's owner name usually
+// shares the answer's), or the cached error.
+func entrySize(e *cacheEntry) int64 {
+	var c memsize.Counter
+	n := c.AddString(e.name) + c.AddString(e.key.name) + c.AddString(e.reason)
+	n += c.Add(e.records) + c.Add(e.cnames)
+	if e.err != nil {
+		n += c.Add(e.err)
+	}
+	return entryOverhead + int64(n)
+}
+
+// pushFront makes e the most recently used entry. Callers hold c.mu.
+func (c *Cache) pushFront(e *cacheEntry) {
+	e.prev, e.next = &c.lru, c.lru.next
+	c.lru.next.prev = e
+	c.lru.next = e
+}
+
+// moveToFront marks e as the most recently used. Callers hold c.mu.
+func (c *Cache) moveToFront(e *cacheEntry) {
+	if c.lru.next == e {
 		return
 	}
-	c.entries[k] = c.lru.PushFront(e)
-	for c.lru.Len() > max {
-		old := c.lru.Back()
-		c.lru.Remove(old)
-		delete(c.entries, old.Value.(*cacheEntry).key)
-	}
+	e.prev.next, e.next.prev = e.next, e.prev
+	c.pushFront(e)
+}
+
+// removeLocked drops e from the cache. Callers hold c.mu.
+func (c *Cache) removeLocked(e *cacheEntry) {
+	e.prev.next, e.next.prev = e.next, e.prev
+	e.prev, e.next = nil, nil
+	delete(c.entries, e.key)
+	c.bytes -= e.size
 }
 
 // Len returns the number of cached entries, expired ones included until
@@ -220,6 +330,14 @@ func (c *Cache) Len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.entries)
+}
+
+// Bytes returns the estimated memory of the cached entries, the figure
+// MaxBytes bounds.
+func (c *Cache) Bytes() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.bytes
 }
 
 // Flush removes the cached answers at and below zone (label-wise: a
@@ -237,23 +355,24 @@ func (c *Cache) Flush(zone string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if z == "." {
-		c.entries = nil
-		c.lru = nil
+		if c.entries != nil {
+			c.entries = make(map[cacheKey]*cacheEntry)
+			c.lru.prev, c.lru.next = &c.lru, &c.lru
+		}
+		c.bytes = 0
 		return
 	}
-	for k, el := range c.entries {
-		e := el.Value.(*cacheEntry)
-		if e.err == nil && !dns.IsSubDomain(z, dns.Fqdn(k.name)) && !chainIn(z, e.ans) {
+	for k, e := range c.entries {
+		if e.err == nil && !dns.IsSubDomain(z, dns.Fqdn(k.name)) && !chainIn(z, e.cnames) {
 			continue
 		}
-		c.lru.Remove(el)
-		delete(c.entries, k)
+		c.removeLocked(e)
 	}
 }
 
-// chainIn reports whether a CNAME target of a lies at or below zone.
-func chainIn(zone string, a *Answer) bool {
-	for _, n := range a.CNAMEs {
+// chainIn reports whether one of the CNAME targets lies at or below zone.
+func chainIn(zone string, cnames []string) bool {
+	for _, n := range cnames {
 		if dns.IsSubDomain(zone, n) {
 			return true
 		}
