@@ -137,9 +137,8 @@ func (c *Client) delete(ctx context.Context, d string) {
 func (c *Client) forget(d string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if el, ok := c.states[d]; ok {
-		c.lru.Remove(el)
-		delete(c.states, d)
+	if st, ok := c.states[d]; ok {
+		c.removeLocked(st)
 	}
 }
 

@@ -1,0 +1,130 @@
+package mtasts
+
+import (
+	"context"
+	"time"
+	"unsafe"
+
+	"github.com/smtptls/smtptls/internal/memsize"
+)
+
+// DefaultDecodedBytes is the memory bound of a Client's decoded layer when
+// its DecodedBytes is zero: about 135,000 domains with a typical policy
+// (two mx patterns, about 950 bytes decoded), more than a MemoryCache of
+// DefaultMemoryCacheBytes holds, so that no policy the Cache keeps is
+// parsed again at every lookup; or 650,000 domains without one (about
+// 200 bytes each: BENCHMARKS.md).
+const DefaultDecodedBytes = 128 << 20
+
+// domainState is the decoded in-memory layer for one domain: the cached
+// entry (as in the Cache) and the fetch back-off. The layer is a map of
+// states and a list of them in the order of use, bounded by their
+// estimated memory (Client.DecodedBytes); the fields are guarded by
+// Client.mu.
+type domainState struct {
+	domain string
+	entry  *entry // nil when the Cache holds no usable entry
+	failID string
+	failAt time.Time
+	// failErr is the error of the last failed fetch of failID.
+	failErr error
+	// reloadedAt is when reloadStale last read the Cache.
+	reloadedAt time.Time
+
+	// prev and next link the states in the order of use (nil once the
+	// state has left the layer); size is what the state is charged.
+	prev, next *domainState
+	size       int64
+}
+
+// stateOverhead is what every decoded state costs besides its strings,
+// entry and error: the state and its map slot.
+var stateOverhead = memsize.Alloc(int(unsafe.Sizeof(domainState{})), true) +
+	memsize.MapEntry(unsafe.Sizeof(""), unsafe.Sizeof(&domainState{}))
+
+// memSize estimates the heap st retains: the state, its domain, the
+// decoded entry (header fields, policy body, parsed policy, warnings) and
+// the error of the last failed fetch.
+func (st *domainState) memSize() int64 {
+	var c memsize.Counter
+	return int64(stateOverhead + c.AddString(st.domain) + c.AddString(st.failID) + c.Add(st.entry) + c.Add(st.failErr))
+}
+
+// state returns the decoded state of d, loading it from the Cache when
+// the decoded layer does not hold it.
+func (c *Client) state(ctx context.Context, d string) *domainState {
+	c.mu.Lock()
+	if st, ok := c.states[d]; ok {
+		c.moveToFront(st)
+		c.mu.Unlock()
+		return st
+	}
+	c.mu.Unlock()
+	e := c.load(ctx, d)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st, ok := c.states[d]; ok {
+		// Loaded concurrently; keep the first.
+		return st
+	}
+	st := &domainState{domain: d, entry: e}
+	if e != nil && !e.failAt.IsZero() {
+		st.failID, st.failAt = e.failID, e.failAt
+		st.failErr = &Error{Kind: e.failKind, Domain: d, Result: e.failType,
+			Reason: "remembered from " + e.failAt.UTC().Format(time.RFC3339)}
+	}
+	c.states[d] = st
+	c.pushFront(st)
+	c.chargeLocked(st)
+	return st
+}
+
+// chargeLocked recomputes what st is charged after a change of its entry
+// or back-off, then evicts the least recently used states other than st
+// while the layer exceeds its bound. A state that has left the layer
+// (evicted while a lookup held it) is not charged. Callers hold c.mu.
+func (c *Client) chargeLocked(st *domainState) {
+	if st.prev == nil {
+		return
+	}
+	n := st.memSize()
+	c.decodedBytes += n - st.size
+	st.size = n
+	max := c.DecodedBytes
+	if max <= 0 {
+		max = DefaultDecodedBytes
+	}
+	for c.decodedBytes > max {
+		old := c.lru.prev
+		if old == st || old == &c.lru {
+			break
+		}
+		c.removeLocked(old)
+	}
+}
+
+// pushFront makes st the most recently used state. Callers hold c.mu.
+func (c *Client) pushFront(st *domainState) {
+	st.prev, st.next = &c.lru, c.lru.next
+	c.lru.next.prev = st
+	c.lru.next = st
+}
+
+// moveToFront marks st as the most recently used. Callers hold c.mu.
+func (c *Client) moveToFront(st *domainState) {
+	if c.lru.next == st {
+		return
+	}
+	st.prev.next, st.next.prev = st.next, st.prev
+	c.pushFront(st)
+}
+
+// removeLocked drops st from the decoded layer; the Cache still holds its
+// entry. Callers hold c.mu.
+func (c *Client) removeLocked(st *domainState) {
+	st.prev.next, st.next.prev = st.next, st.prev
+	st.prev, st.next = nil, nil
+	delete(c.states, st.domain)
+	c.decodedBytes -= st.size
+	st.size = 0
+}
