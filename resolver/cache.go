@@ -3,16 +3,15 @@ package resolver
 import (
 	"context"
 	"errors"
+	"hash/maphash"
+	"math"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
-	"unsafe"
 
 	"github.com/miekg/dns"
 	"golang.org/x/sync/singleflight"
-
-	"github.com/smtptls/smtptls/internal/memsize"
 )
 
 // Defaults of a Cache whose fields are zero.
@@ -41,8 +40,9 @@ const (
 //
 // The cache is bounded by memory: each entry is charged the heap it
 // retains (its records, names and strings, as the Go runtime allocates
-// them, and about 250 bytes of the cache's own bookkeeping), and the
-// least recently used entries are evicted when the total exceeds
+// them, and about 230 bytes of the cache's own bookkeeping), and the
+// least recently used entries (as CLOCK approximates them: a hit costs
+// no more than setting a bit) are evicted when the total exceeds
 // MaxBytes. Answers vary in size a hundredfold (one address against forty
 // TXT strings), so a byte bound holds as many small answers as fit where
 // a count would either waste memory or evict early. An attacker who makes
@@ -81,12 +81,24 @@ type Cache struct {
 
 	flight singleflight.Group
 
-	mu      sync.Mutex // guards entries, lru, bytes and epoch
-	entries map[cacheKey]*cacheEntry
-	// lru is the sentinel of a circular list of the entries: lru.next is
-	// the most recently used, lru.prev the least. The links live in the
-	// entries, so that an entry is one object (with its Answer inline)
-	// rather than three.
+	mu sync.Mutex // guards entries, seed, lru, bytes and epoch, and the links and ref bits of the entries
+	// entries maps the hash of a key (with seed, random per Cache) to its
+	// entry. An integer key keeps the map's slots small and spares every
+	// probe a comparison of names, a cache miss each on the warm path; a
+	// hit is confirmed against the entry's own key. Two keys of one hash
+	// (an accident of one in 2^64 per pair that no peer can aim at,
+	// the seed being secret) share a slot: the later evicts the earlier.
+	entries map[uint64]*cacheEntry
+	seed    maphash.Seed
+	// lru is the sentinel of a circular list of the entries in an
+	// approximate order of use, kept by CLOCK (second chance): a hit only
+	// sets the entry's ref bit, and eviction takes the entry at the back
+	// unless its bit is set, in which case the entry goes to the front
+	// with its bit cleared. Moving an entry to the front at every hit, as
+	// exact LRU does, would touch two other entries per lookup: cache
+	// misses that double the cost of a warm Evaluate rotating over
+	// 100,000 domains. The links live in the entries, so that an entry is
+	// one object (with its answer inline) rather than three.
 	lru   cacheEntry
 	bytes int64
 	// epoch is the time of the first store: expiries are kept as
@@ -98,31 +110,6 @@ type Cache struct {
 type cacheKey struct {
 	name  string
 	qtype uint16
-}
-
-// cacheEntry is one cached lookup: an answer without its TTL (computed
-// from expires), or a failure. The answer's fields are inline, so that an
-// entry is one object rather than three.
-type cacheEntry struct {
-	prev, next *cacheEntry
-	key        cacheKey
-	err        error         // nil for an answer
-	expires    time.Duration // since the Cache's epoch
-	size       int64         // the estimate charged against MaxBytes
-
-	name    string
-	records []dns.RR
-	cnames  []string
-	reason  string
-	ede     uint16
-	nx      bool
-	sec     Security
-}
-
-// answer returns the cached answer with the given remaining lifetime.
-func (e *cacheEntry) answer(ttl time.Duration) *Answer {
-	return &Answer{Name: e.name, Type: e.key.qtype, Records: e.records, CNAMEs: e.cnames, NXDomain: e.nx,
-		TTL: ttl, Security: e.sec, EDE: e.ede, Reason: e.reason}
 }
 
 // Lookup implements Resolver.
@@ -193,8 +180,12 @@ func (c *Cache) now() time.Time {
 func (c *Cache) get(k cacheKey) (*Answer, error, bool) {
 	now := c.now()
 	c.mu.Lock()
-	e, ok := c.entries[k]
-	if !ok {
+	if c.entries == nil {
+		c.mu.Unlock()
+		return nil, nil, false
+	}
+	e := c.entries[c.hash(k)]
+	if e == nil || e.key != k {
 		c.mu.Unlock()
 		return nil, nil, false
 	}
@@ -204,9 +195,10 @@ func (c *Cache) get(k cacheKey) (*Answer, error, bool) {
 		c.mu.Unlock()
 		return nil, nil, false
 	}
-	c.moveToFront(e)
+	e.ref = true
 	c.mu.Unlock()
-	// The entry's fields other than the links never change once stored.
+	// The entry's fields other than the links and ref never change once
+	// stored.
 	if e.err != nil {
 		return nil, e.err, true
 	}
@@ -244,60 +236,63 @@ func (c *Cache) put(k cacheKey, a *Answer, err error) {
 	if maxBytes <= 0 {
 		maxBytes = DefaultCacheBytes
 	}
-	e := &cacheEntry{key: k, err: err}
-	if a != nil {
-		e.name, e.records, e.cnames, e.reason = a.Name, a.Records, a.CNAMEs, a.Reason
-		e.ede, e.nx, e.sec = a.EDE, a.NXDomain, a.Security
-		// The key shares the answer's name (the same name without the
-		// trailing dot) rather than keep the caller's string.
-		if n := len(k.name); len(a.Name) == n+1 && a.Name[:n] == k.name {
-			e.key.name = a.Name[:n]
-		}
-	}
-	e.size = entrySize(e)
-	if e.size > maxBytes {
+	e, size := newEntry(k, a, err)
+	if size > maxBytes || size > math.MaxInt32 {
 		return
 	}
+	e.size = int32(size)
 	now := c.now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.entries == nil {
-		c.entries = make(map[cacheKey]*cacheEntry)
+		c.entries = make(map[uint64]*cacheEntry)
+		c.seed = maphash.MakeSeed()
 		c.lru.prev, c.lru.next = &c.lru, &c.lru
 		c.epoch = now
 	}
 	e.expires = now.Sub(c.epoch) + ttl
-	if old, ok := c.entries[k]; ok {
-		c.removeLocked(old)
+	h := c.hash(k)
+	if old := c.entries[h]; old != nil {
+		c.removeLocked(old) // the same key, or another of its hash
 	}
-	c.entries[e.key] = e
+	c.entries[h] = e
 	c.pushFront(e)
-	c.bytes += e.size
+	c.bytes += int64(e.size)
 	for c.bytes > maxBytes || (c.MaxEntries > 0 && len(c.entries) > c.MaxEntries) {
-		old := c.lru.prev
-		if old == e {
+		old := c.victimLocked(e)
+		if old == nil {
 			break // cannot happen: e alone fits both bounds
 		}
 		c.removeLocked(old)
 	}
 }
 
-// entryOverhead is what every entry costs besides its answer: the entry
-// object (with the Answer inline) and its slot in the map.
-var entryOverhead = int64(memsize.Alloc(int(unsafe.Sizeof(cacheEntry{})), true) +
-	memsize.MapEntry(unsafe.Sizeof(cacheKey{}), unsafe.Sizeof(&cacheEntry{})))
-
-// entrySize estimates the heap an entry retains: the entry, its map slot,
-// the answer's records, names and reason (a record's owner name usually
-// shares the answer's), or the cached error.
-func entrySize(e *cacheEntry) int64 {
-	var c memsize.Counter
-	n := c.AddString(e.name) + c.AddString(e.key.name) + c.AddString(e.reason)
-	n += c.Add(e.records) + c.Add(e.cnames)
-	if e.err != nil {
-		n += c.Add(e.err)
+// victimLocked returns the entry to evict other than keep: the one at the
+// back of the list, after giving every entry met there that was used
+// since it last came round (and keep) a second chance at the front. It
+// ends within two turns of the list, since each chance clears a bit; it
+// returns nil when keep is alone. Callers hold c.mu.
+func (c *Cache) victimLocked(keep *cacheEntry) *cacheEntry {
+	for {
+		e := c.lru.prev
+		switch {
+		case e == &c.lru || (e == keep && e.next == &c.lru && e.prev == &c.lru):
+			return nil
+		case e == keep:
+			c.moveToFront(e)
+		case e.ref:
+			e.ref = false
+			c.moveToFront(e)
+		default:
+			return e
+		}
 	}
-	return entryOverhead + int64(n)
+}
+
+// hash returns the map key of k. Callers hold c.mu, and c.entries is not
+// nil (the seed is set).
+func (c *Cache) hash(k cacheKey) uint64 {
+	return maphash.String(c.seed, k.name) ^ uint64(k.qtype)*0x9e3779b97f4a7c15
 }
 
 // pushFront makes e the most recently used entry. Callers hold c.mu.
@@ -320,8 +315,8 @@ func (c *Cache) moveToFront(e *cacheEntry) {
 func (c *Cache) removeLocked(e *cacheEntry) {
 	e.prev.next, e.next.prev = e.next, e.prev
 	e.prev, e.next = nil, nil
-	delete(c.entries, e.key)
-	c.bytes -= e.size
+	delete(c.entries, c.hash(e.key))
+	c.bytes -= int64(e.size)
 }
 
 // Len returns the number of cached entries, expired ones included until
@@ -356,14 +351,14 @@ func (c *Cache) Flush(zone string) {
 	defer c.mu.Unlock()
 	if z == "." {
 		if c.entries != nil {
-			c.entries = make(map[cacheKey]*cacheEntry)
+			c.entries = make(map[uint64]*cacheEntry)
 			c.lru.prev, c.lru.next = &c.lru, &c.lru
 		}
 		c.bytes = 0
 		return
 	}
-	for k, e := range c.entries {
-		if e.err == nil && !dns.IsSubDomain(z, dns.Fqdn(k.name)) && !chainIn(z, e.cnames) {
+	for _, e := range c.entries {
+		if e.err == nil && !dns.IsSubDomain(z, dns.Fqdn(e.key.name)) && !chainIn(z, e.cnames) {
 			continue
 		}
 		c.removeLocked(e)

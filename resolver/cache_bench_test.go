@@ -160,9 +160,25 @@ func TestCacheMaxBytes(t *testing.T) {
 	if _, ok, _ := c.Peek(cacheQuestion(1, dns.TypeMX), dns.TypeMX); ok {
 		t.Error("the least recently used answer is still cached")
 	}
+	if _, ok, _ := c.Peek(cacheQuestion(n-1, dns.TypeMX), dns.TypeMX); !ok {
+		t.Error("the most recently stored answer is not cached")
+	}
+	// Every entry used since the last eviction: the bound still holds,
+	// and the new answer stays.
+	for i := n - 49; i < n; i++ {
+		if _, ok, _ := c.Peek(cacheQuestion(i, dns.TypeMX), dns.TypeMX); !ok {
+			t.Fatalf("answer %d is not cached", i)
+		}
+	}
+	if _, err := c.Lookup(ctx, cacheQuestion(1, dns.TypeMX), dns.TypeMX); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := c.Peek(cacheQuestion(1, dns.TypeMX), dns.TypeMX); !ok || c.Bytes() > c.MaxBytes || c.Len() != 50 {
+		t.Errorf("with every entry recently used: new answer cached %v, %d entries, %d bytes (MaxBytes %d)", ok, c.Len(), c.Bytes(), c.MaxBytes)
+	}
 	// MaxEntries bounds the count as well: the tighter bound wins.
 	c.MaxEntries = 10
-	c.Lookup(ctx, cacheQuestion(1, dns.TypeMX), dns.TypeMX)
+	c.Lookup(ctx, cacheQuestion(2, dns.TypeMX), dns.TypeMX)
 	if c.Len() != 10 {
 		t.Errorf("%d entries with MaxEntries 10", c.Len())
 	}
