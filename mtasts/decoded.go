@@ -18,8 +18,12 @@ const DefaultDecodedBytes = 128 << 20
 
 // domainState is the decoded in-memory layer for one domain: the cached
 // entry (as in the Cache) and the fetch back-off. The layer is a map of
-// states and a list of them in the order of use, bounded by their
-// estimated memory (Client.DecodedBytes); the fields are guarded by
+// states and a list of them in an approximate order of use, bounded by
+// their estimated memory (Client.DecodedBytes): a lookup sets the state's
+// ref bit, and eviction takes the state at the back of the list unless
+// its bit is set, which sends it to the front with the bit cleared
+// (CLOCK). Moving the state to the front at every lookup would touch two
+// other states, cache misses on the warm path. The fields are guarded by
 // Client.mu.
 type domainState struct {
 	domain string
@@ -31,10 +35,12 @@ type domainState struct {
 	// reloadedAt is when reloadStale last read the Cache.
 	reloadedAt time.Time
 
-	// prev and next link the states in the order of use (nil once the
-	// state has left the layer); size is what the state is charged.
+	// prev and next link the states in the order of use as CLOCK keeps
+	// it (nil once the state has left the layer), ref says the state was
+	// used since the hand last passed, size is what it is charged.
 	prev, next *domainState
-	size       int64
+	size       int32
+	ref        bool
 }
 
 // stateOverhead is what every decoded state costs besides its strings,
@@ -45,9 +51,12 @@ var stateOverhead = memsize.Alloc(int(unsafe.Sizeof(domainState{})), true) +
 // memSize estimates the heap st retains: the state, its domain, the
 // decoded entry (header fields, policy body, parsed policy, warnings) and
 // the error of the last failed fetch.
-func (st *domainState) memSize() int64 {
+func (st *domainState) memSize() int32 {
 	var c memsize.Counter
-	return int64(stateOverhead + c.AddString(st.domain) + c.AddString(st.failID) + c.Add(st.entry) + c.Add(st.failErr))
+	n := stateOverhead + c.AddString(st.domain) + c.AddString(st.failID) + c.Add(st.entry) + c.Add(st.failErr)
+	// An entry is at most MaxPolicySize and a few fields; an error
+	// holding far more (certificates) is still far below 2 GiB.
+	return int32(min(n, 1<<30))
 }
 
 // state returns the decoded state of d, loading it from the Cache when
@@ -55,7 +64,7 @@ func (st *domainState) memSize() int64 {
 func (c *Client) state(ctx context.Context, d string) *domainState {
 	c.mu.Lock()
 	if st, ok := c.states[d]; ok {
-		c.moveToFront(st)
+		st.ref = true
 		c.mu.Unlock()
 		return st
 	}
@@ -88,18 +97,40 @@ func (c *Client) chargeLocked(st *domainState) {
 		return
 	}
 	n := st.memSize()
-	c.decodedBytes += n - st.size
+	c.decodedBytes += int64(n - st.size)
 	st.size = n
 	max := c.DecodedBytes
 	if max <= 0 {
 		max = DefaultDecodedBytes
 	}
 	for c.decodedBytes > max {
-		old := c.lru.prev
-		if old == st || old == &c.lru {
+		old := c.victimLocked(st)
+		if old == nil {
 			break
 		}
 		c.removeLocked(old)
+	}
+}
+
+// victimLocked returns the state to evict other than keep: the one at the
+// back of the list, after giving every state met there that was used
+// since it last came round (and keep) a second chance at the front. It
+// ends within two turns of the list, since each chance clears a bit; it
+// returns nil when keep is alone. Callers hold c.mu.
+func (c *Client) victimLocked(keep *domainState) *domainState {
+	for {
+		st := c.lru.prev
+		switch {
+		case st == &c.lru || (st == keep && st.next == &c.lru && st.prev == &c.lru):
+			return nil
+		case st == keep:
+			c.moveToFront(st)
+		case st.ref:
+			st.ref = false
+			c.moveToFront(st)
+		default:
+			return st
+		}
 	}
 }
 
@@ -125,6 +156,6 @@ func (c *Client) removeLocked(st *domainState) {
 	st.prev.next, st.next.prev = st.next, st.prev
 	st.prev, st.next = nil, nil
 	delete(c.states, st.domain)
-	c.decodedBytes -= st.size
+	c.decodedBytes -= int64(st.size)
 	st.size = 0
 }

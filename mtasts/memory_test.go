@@ -174,7 +174,7 @@ func TestDecodedBound(t *testing.T) {
 	}
 	c := &Client{Cache: mc, Now: func() time.Time { return t0 }}
 	c.init()
-	one := c.state(ctx, "d000.example.com").size
+	one := int64(c.state(ctx, "d000.example.com").size)
 	c.DecodedBytes = 10*one + one/2
 	for i := range n {
 		c.state(ctx, fmt.Sprintf("d%03d.example.com", i))
