@@ -83,12 +83,13 @@ type Cache struct {
 
 	mu sync.Mutex // guards entries, seed, lru, bytes and epoch, and the links and ref bits of the entries
 	// entries maps the hash of a key (with seed, random per Cache) to its
-	// entry. An integer key keeps the map's slots small and spares every
-	// probe a comparison of names, a cache miss each on the warm path; a
-	// hit is confirmed against the entry's own key. Two keys of one hash
-	// (an accident of one in 2^64 per pair that no peer can aim at,
-	// the seed being secret) share a slot: the later evicts the earlier.
-	entries map[uint64]*cacheEntry
+	// entry (cachetable.go). An integer key keeps the slots small and
+	// spares every probe a comparison of names, a cache miss each on the
+	// warm path; a hit is confirmed against the entry's own key. Two keys
+	// of one hash (an accident of one in 2^64 per pair that no peer can
+	// aim at, the seed being secret) share a slot: the later evicts the
+	// earlier.
+	entries entryTable
 	seed    maphash.Seed
 	// lru is the sentinel of a circular list of the entries in an
 	// approximate order of use, kept by CLOCK (second chance): a hit only
@@ -180,11 +181,11 @@ func (c *Cache) now() time.Time {
 func (c *Cache) get(k cacheKey) (*Answer, error, bool) {
 	now := c.now()
 	c.mu.Lock()
-	if c.entries == nil {
+	if c.entries.slots == nil {
 		c.mu.Unlock()
 		return nil, nil, false
 	}
-	e := c.entries[c.hash(k)]
+	e := c.entries.get(c.hash(k))
 	if e == nil || e.key != k {
 		c.mu.Unlock()
 		return nil, nil, false
@@ -244,21 +245,20 @@ func (c *Cache) put(k cacheKey, a *Answer, err error) {
 	now := c.now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.entries == nil {
-		c.entries = make(map[uint64]*cacheEntry)
+	if c.entries.slots == nil {
+		c.entries.grow()
 		c.seed = maphash.MakeSeed()
 		c.lru.prev, c.lru.next = &c.lru, &c.lru
 		c.epoch = now
 	}
 	e.expires = now.Sub(c.epoch) + ttl
-	h := c.hash(k)
-	if old := c.entries[h]; old != nil {
+	if old := c.entries.get(c.hash(k)); old != nil {
 		c.removeLocked(old) // the same key, or another of its hash
 	}
-	c.entries[h] = e
+	c.entries.put(c.hash(k), e)
 	c.pushFront(e)
 	c.bytes += int64(e.size)
-	for c.bytes > maxBytes || (c.MaxEntries > 0 && len(c.entries) > c.MaxEntries) {
+	for c.bytes > maxBytes || (c.MaxEntries > 0 && c.entries.n > c.MaxEntries) {
 		old := c.victimLocked(e)
 		if old == nil {
 			break // cannot happen: e alone fits both bounds
@@ -289,8 +289,8 @@ func (c *Cache) victimLocked(keep *cacheEntry) *cacheEntry {
 	}
 }
 
-// hash returns the map key of k. Callers hold c.mu, and c.entries is not
-// nil (the seed is set).
+// hash returns the table key of k. Callers hold c.mu, and the table
+// exists (the seed is set).
 func (c *Cache) hash(k cacheKey) uint64 {
 	return maphash.String(c.seed, k.name) ^ uint64(k.qtype)*0x9e3779b97f4a7c15
 }
@@ -315,7 +315,7 @@ func (c *Cache) moveToFront(e *cacheEntry) {
 func (c *Cache) removeLocked(e *cacheEntry) {
 	e.prev.next, e.next.prev = e.next, e.prev
 	e.prev, e.next = nil, nil
-	delete(c.entries, c.hash(e.key))
+	c.entries.del(c.hash(e.key))
 	c.bytes -= int64(e.size)
 }
 
@@ -324,7 +324,7 @@ func (c *Cache) removeLocked(e *cacheEntry) {
 func (c *Cache) Len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return len(c.entries)
+	return c.entries.n
 }
 
 // Bytes returns the estimated memory of the cached entries, the figure
@@ -350,17 +350,21 @@ func (c *Cache) Flush(zone string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if z == "." {
-		if c.entries != nil {
-			c.entries = make(map[uint64]*cacheEntry)
+		if c.entries.slots != nil {
+			c.entries = entryTable{}
+			c.entries.grow()
 			c.lru.prev, c.lru.next = &c.lru, &c.lru
 		}
 		c.bytes = 0
 		return
 	}
-	for _, e := range c.entries {
-		if e.err == nil && !dns.IsSubDomain(z, dns.Fqdn(e.key.name)) && !chainIn(z, e.cnames) {
-			continue
+	var drop []*cacheEntry
+	c.entries.all(func(e *cacheEntry) {
+		if e.err != nil || dns.IsSubDomain(z, dns.Fqdn(e.key.name)) || chainIn(z, e.cnames) {
+			drop = append(drop, e)
 		}
+	})
+	for _, e := range drop {
 		c.removeLocked(e)
 	}
 }
