@@ -86,9 +86,9 @@ type Cache struct {
 	// entry (cachetable.go). An integer key keeps the slots small and
 	// spares every probe a comparison of names, a cache miss each on the
 	// warm path; a hit is confirmed against the entry's own key. Two keys
-	// of one hash (an accident of one in 2^64 per pair that no peer can
-	// aim at, the seed being secret) share a slot: the later evicts the
-	// earlier.
+	// of one hash (an accident of one in 2^48 per pair of names that no
+	// peer can aim at, the seed being secret) share a slot: the later
+	// evicts the earlier.
 	entries entryTable
 	seed    maphash.Seed
 	// lru is the sentinel of a circular list of the entries in an
@@ -196,7 +196,11 @@ func (c *Cache) get(k cacheKey) (*Answer, error, bool) {
 		c.mu.Unlock()
 		return nil, nil, false
 	}
-	e.ref = true
+	if !e.ref {
+		// Written only when clear: a line written is a line the CPU
+		// must later write back to memory.
+		e.ref = true
+	}
 	c.mu.Unlock()
 	// The entry's fields other than the links and ref never change once
 	// stored.
@@ -291,8 +295,42 @@ func (c *Cache) victimLocked(keep *cacheEntry) *cacheEntry {
 
 // hash returns the table key of k. Callers hold c.mu, and the table
 // exists (the seed is set).
+//
+// The name's hash fills the bits above the lowest 16, from which
+// entryTable takes a slot's home, and the query type fills the lowest
+// 16: the answers of one name lie side by side. So do those of the names
+// an MTA asks about a host or a domain: _25._tcp.mx.example (TLSA, RFC
+// 7672 2.2.3; any port) hashes above as mx.example does, and
+// _mta-sts.example (RFC 8461 3.1) as example does, their prefix hashed
+// into the lowest bits. Only these two forms are folded, so that no
+// caller can pile up more than a few names on one home.
 func (c *Cache) hash(k cacheKey) uint64 {
-	return maphash.String(c.seed, k.name) ^ uint64(k.qtype)*0x9e3779b97f4a7c15
+	base, prefix := serviceBase(k.name)
+	low := uint64(k.qtype)
+	if prefix != "" {
+		low ^= maphash.String(c.seed, prefix) & 0xffff
+	}
+	return maphash.String(c.seed, base)<<16 | low
+}
+
+// serviceBase splits "_25._tcp.host" (any port) into "host" and its
+// prefix, and "_mta-sts.domain" into "domain" and its prefix; other names
+// are their own base.
+func serviceBase(name string) (base, prefix string) {
+	if rest, ok := strings.CutPrefix(name, "_mta-sts."); ok && rest != "" {
+		return rest, name[:len(name)-len(rest)]
+	}
+	if len(name) < 2 || name[0] != '_' {
+		return name, ""
+	}
+	i := 1
+	for i < len(name) && name[i] >= '0' && name[i] <= '9' {
+		i++
+	}
+	if rest, ok := strings.CutPrefix(name[i:], "._tcp."); ok && i > 1 && rest != "" {
+		return rest, name[:len(name)-len(rest)]
+	}
+	return name, ""
 }
 
 // pushFront makes e the most recently used entry. Callers hold c.mu.

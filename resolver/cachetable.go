@@ -5,7 +5,11 @@ package resolver
 // pointer. A lookup usually reads one cache line of slots, where a Go map
 // reads a group's control word and then its slot, often two lines: on the
 // warm path of an MTA delivering to many domains, every line is a cache
-// miss. It is not safe for concurrent use (Cache.mu guards it).
+// miss. A slot's home is taken from the hash's bits above the lowest 16,
+// which Cache.hash fills with the query type: the answers of one name
+// (a host's A and AAAA, asked one after the other) lie side by side,
+// usually in one line. It is not safe for concurrent use (Cache.mu guards
+// it).
 type entryTable struct {
 	slots []tableSlot // a power of two in length, or nil
 	n     int         // entries
@@ -27,6 +31,9 @@ func slotHash(h uint64) uint64 {
 	return h
 }
 
+// home is the first slot a hash probes.
+func home(h, mask uint64) uint64 { return (h >> 16) & mask }
+
 // get returns the entry under h, or nil.
 func (t *entryTable) get(h uint64) *cacheEntry {
 	if t.slots == nil {
@@ -34,7 +41,7 @@ func (t *entryTable) get(h uint64) *cacheEntry {
 	}
 	h = slotHash(h)
 	mask := uint64(len(t.slots) - 1)
-	for i := h & mask; ; i = (i + 1) & mask {
+	for i := home(h, mask); ; i = (i + 1) & mask {
 		s := &t.slots[i]
 		if s.h == h {
 			return s.e
@@ -52,7 +59,7 @@ func (t *entryTable) put(h uint64, e *cacheEntry) (old *cacheEntry) {
 	}
 	h = slotHash(h)
 	mask := uint64(len(t.slots) - 1)
-	for i := h & mask; ; i = (i + 1) & mask {
+	for i := home(h, mask); ; i = (i + 1) & mask {
 		s := &t.slots[i]
 		switch s.h {
 		case h:
@@ -74,7 +81,7 @@ func (t *entryTable) del(h uint64) {
 	}
 	h = slotHash(h)
 	mask := uint64(len(t.slots) - 1)
-	i := h & mask
+	i := home(h, mask)
 	for ; t.slots[i].h != h; i = (i + 1) & mask {
 		if t.slots[i].h == 0 {
 			return
@@ -88,8 +95,8 @@ func (t *entryTable) del(h uint64) {
 		}
 		// s may move into the hole at i unless its home slot lies in
 		// (i, j], cyclically.
-		home := s.h & mask
-		if (j > i && (home <= i || home > j)) || (j < i && home <= i && home > j) {
+		k := home(s.h, mask)
+		if (j > i && (k <= i || k > j)) || (j < i && k <= i && k > j) {
 			t.slots[i] = s
 			i = j
 		}
@@ -106,7 +113,7 @@ func (t *entryTable) grow() {
 		if s.h == 0 {
 			continue
 		}
-		i := s.h & mask
+		i := home(s.h, mask)
 		for t.slots[i].h != 0 {
 			i = (i + 1) & mask
 		}

@@ -55,3 +55,23 @@ func TestEntryTable(t *testing.T) {
 		}
 	}
 }
+
+func TestServiceBase(t *testing.T) {
+	for _, c := range []struct{ name, base, prefix string }{
+		{"_25._tcp.mx.example", "mx.example", "_25._tcp."},
+		{"_587._tcp.relay.example", "relay.example", "_587._tcp."},
+		{"_mta-sts.example", "example", "_mta-sts."},
+		{"mx.example", "mx.example", ""},
+		{"_dmarc.example", "_dmarc.example", ""},
+		{"_._tcp.example", "_._tcp.example", ""},
+		{"_25._udp.example", "_25._udp.example", ""},
+		{"_25._tcp.", "_25._tcp.", ""},
+		{"_mta-sts.", "_mta-sts.", ""},
+		{"_", "_", ""},
+		{".", ".", ""},
+	} {
+		if b, p := serviceBase(c.name); b != c.base || p != c.prefix {
+			t.Errorf("serviceBase(%q) = %q, %q; want %q, %q", c.name, b, p, c.base, c.prefix)
+		}
+	}
+}
