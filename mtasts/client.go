@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"hash/maphash"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -108,8 +109,9 @@ type Client struct {
 	putMu [putStripes]sync.Mutex
 
 	mu sync.Mutex // guards states, lru and decodedBytes, and the fields of every domainState
-	// states and lru are the decoded layer (decoded.go).
-	states       map[string]*domainState
+	// states, seed and lru are the decoded layer (decoded.go).
+	states       map[uint64]*domainState
+	seed         maphash.Seed
 	lru          domainState // sentinel: lru.next is the most recently used
 	decodedBytes int64
 }
@@ -227,7 +229,8 @@ func (c *Client) init() {
 		if c.log == nil {
 			c.log = slog.Default()
 		}
-		c.states = make(map[string]*domainState)
+		c.states = make(map[uint64]*domainState)
+		c.seed = maphash.MakeSeed()
 		c.lru.prev, c.lru.next = &c.lru, &c.lru
 	})
 }

@@ -187,10 +187,10 @@ func TestDecodedBound(t *testing.T) {
 		}
 	}
 	c.mu.Lock()
-	_, keep := c.states["d000.example.com"]
-	_, dropped := c.states["d001.example.com"]
+	keep := c.lookupLocked("d000.example.com") != nil
+	dropped := c.lookupLocked("d001.example.com") == nil
 	c.mu.Unlock()
-	if !keep || dropped {
+	if !keep || !dropped {
 		t.Errorf("the most recently used domain kept: %v; the least: %v", keep, dropped)
 	}
 	if st := c.state(ctx, "d001.example.com"); st.entry == nil {

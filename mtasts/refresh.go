@@ -45,8 +45,8 @@ func (c *Client) Refresh(ctx context.Context) error {
 		}
 	}
 	c.mu.Lock()
-	for k := range c.states {
-		keys[k] = true
+	for _, st := range c.states {
+		keys[st.domain] = true
 	}
 	c.mu.Unlock()
 
@@ -137,7 +137,7 @@ func (c *Client) delete(ctx context.Context, d string) {
 func (c *Client) forget(d string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if st, ok := c.states[d]; ok {
+	if st := c.lookupLocked(d); st != nil {
 		c.removeLocked(st)
 	}
 }
