@@ -19,7 +19,8 @@ import (
 
 // DefaultValidatingCacheBytes is the memory bound of the zone state cache
 // of a Validating whose CacheBytes is zero: the keys of about 100,000
-// signed zones, or the states of twice as many insecure ones.
+// zones signed with ECDSA (70,000 with RSA), or the states of 200,000
+// insecure ones (BENCHMARKS.md).
 const DefaultValidatingCacheBytes = dnssec.DefaultCacheBytes
 
 // Validating is a Resolver that validates DNSSEC itself, from its trust
