@@ -47,13 +47,18 @@ type Evaluator struct {
 	// from the root trust anchors, so no local validating resolver is
 	// needed; call Check at start-up to learn whether the upstream passes
 	// DNSSEC records through. A resolver.Stub in front of a local
-	// validating resolver (unbound) is the alternative.
+	// validating resolver (unbound) is the alternative. Both default
+	// caches keep their default bounds (resolver.DefaultCacheBytes of
+	// answers, resolver.DefaultValidatingCacheBytes of zone keys): room
+	// for more than 100,000 recipient domains.
 	Resolver resolver.Resolver
 
 	// STS is the MTA-STS client. Nil means a client sharing Resolver and
-	// Now, with an HTTPS client that trusts Roots and a bounded in-memory
-	// policy cache (policies are then lost on restart; give it a DirCache in
-	// production).
+	// Now, with an HTTPS client that trusts Roots, an in-memory policy
+	// cache and decoded layer at their default bounds
+	// (mtasts.DefaultMemoryCacheBytes, mtasts.DefaultDecodedBytes: more
+	// than 100,000 policies), whose policies are lost on restart; give it
+	// a DirCache in production.
 	STS *mtasts.Client
 
 	// DisableSTS turns MTA-STS off. Domains that publish only MTA-STS

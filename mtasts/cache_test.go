@@ -185,13 +185,25 @@ func TestMemoryCacheEviction(t *testing.T) {
 		m := NewMemoryCache(100)
 		m.Logger, _ = newTestLogger()
 		m.Now = func() time.Time { return now }
-		one := int64(len(testEntry(t, "a0.example", Enforce, time.Hour, now).marshal()))
+		probe := NewMemoryCache(0)
+		put(probe, "a0.example", Enforce, time.Hour)
+		one := probe.Bytes()
+		if one < int64(len(mustGet(t, probe, "a0.example"))) {
+			t.Fatalf("an entry is charged %d bytes, less than its data", one)
+		}
 		m.MaxBytes = 3*one + one/2
 		for i := range 5 {
 			put(m, fmt.Sprintf("a%d.example", i), Enforce, time.Hour)
+			if b := m.Bytes(); b > m.MaxBytes {
+				t.Fatalf("%d bytes under a bound of %d", b, m.MaxBytes)
+			}
 		}
 		if m.Len() != 3 {
 			t.Errorf("%d entries under a 3.5-entry byte bound", m.Len())
+		}
+		m.Delete(ctx, "a4.example")
+		if b := m.Bytes(); b != 2*one {
+			t.Errorf("%d bytes after a delete, want %d", b, 2*one)
 		}
 	})
 	t.Run("replace and delete", func(t *testing.T) {

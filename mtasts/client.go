@@ -1,11 +1,13 @@
 package mtasts
 
 import (
-	"container/list"
+	"bytes"
 	"context"
 	"errors"
+	"hash/maphash"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/smtptls/smtptls/resolver"
+	"github.com/smtptls/smtptls/tlsrpt"
 )
 
 // FetchBackoff is how long a Client waits after a failed fetch before it
@@ -24,10 +27,6 @@ const FetchBackoff = 5 * time.Minute
 // long as the largest max_age, so pruning never removes a policy sooner
 // than its publisher could have made it last.
 const DefaultPruneAfter = MaxMaxAge
-
-// maxStates bounds the Client's decoded in-memory layer. Entries dropped
-// from it are still in the Cache; dropping one costs a Get and a parse.
-const maxStates = 4096
 
 // putStripes is the number of locks serialising cache writes per domain.
 const putStripes = 32
@@ -50,7 +49,7 @@ type Client struct {
 	HTTPClient *http.Client
 
 	// Cache keeps policies across lookups. nil means a MemoryCache of
-	// DefaultMemoryCacheEntries, created on first use: policies then do
+	// DefaultMemoryCacheBytes, created on first use: policies then do
 	// not survive a restart, so after one the first message to each
 	// domain is protected only if its policy can be fetched (trust on
 	// first use again). Use a DirCache or a shared cache in production.
@@ -107,6 +106,17 @@ type Client struct {
 	// policy host to the dialer.
 	PrefetchPolicyHost bool
 
+	// DecodedBytes bounds the memory of the Client's decoded layer: the
+	// parsed policies and fetch back-off of the domains looked up most
+	// recently, kept in front of Cache so that a lookup costs neither a
+	// Cache read nor a parse. Zero means DefaultDecodedBytes, which holds
+	// more typical policies than a MemoryCache of DefaultMemoryCacheBytes
+	// (about 950 bytes each, and 200 for a domain without a policy:
+	// BENCHMARKS.md); with a DirCache or a shared cache, size it for the
+	// domains delivered to within a day. A domain dropped from the layer
+	// is read back from Cache at its next lookup.
+	DecodedBytes int64
+
 	initOnce sync.Once
 	cache    Cache
 	httpc    *http.Client
@@ -117,22 +127,12 @@ type Client struct {
 	// putMu serialises the cache writes of a domain (striped by domain).
 	putMu [putStripes]sync.Mutex
 
-	mu     sync.Mutex // guards states and lru, and the fields of every domainState
-	states map[string]*list.Element
-	lru    *list.List // of *domainState; front is most recently used
-}
-
-// domainState is the decoded in-memory layer for one domain: the cached
-// entry (as in the Cache) and the fetch back-off.
-type domainState struct {
-	domain string
-	entry  *entry // nil when the Cache holds no usable entry
-	failID string
-	failAt time.Time
-	// failErr is the error of the last failed fetch of failID.
-	failErr error
-	// reloadedAt is when reloadStale last read the Cache.
-	reloadedAt time.Time
+	mu sync.Mutex // guards states, lru and decodedBytes, and the fields of every domainState
+	// states, seed and lru are the decoded layer (decoded.go).
+	states       map[uint64]*domainState
+	seed         maphash.Seed
+	lru          domainState // sentinel: lru.next is the most recently used
+	decodedBytes int64
 }
 
 // Source says where a Result's policy came from.
@@ -248,8 +248,9 @@ func (c *Client) init() {
 		if c.log == nil {
 			c.log = slog.Default()
 		}
-		c.states = make(map[string]*list.Element)
-		c.lru = list.New()
+		c.states = make(map[uint64]*domainState)
+		c.seed = maphash.MakeSeed()
+		c.lru.prev, c.lru.next = &c.lru, &c.lru
 	})
 }
 
@@ -483,6 +484,7 @@ func (c *Client) fetchAndStore(ctx context.Context, d string, req fetchRequest) 
 		c.mu.Lock()
 		st.failID, st.failAt, st.failErr = req.id, now, err
 		cached := st.entry
+		c.chargeLocked(st)
 		c.mu.Unlock()
 		if cached != nil && now.Before(cached.expires) {
 			// Persist the back-off with the entry so that it survives a
@@ -497,13 +499,16 @@ func (c *Client) fetchAndStore(ctx context.Context, d string, req fetchRequest) 
 	if used.IsZero() {
 		used = now
 	}
+	// The body is cloned to its length: the decoded layer keeps it, and
+	// the buffer it was read into is usually several times larger.
 	e := &entry{domain: d, id: req.id, fetched: now, expires: now.Add(p.MaxAge), used: used,
-		body: body, policy: p, warnings: p.Lint(d)}
+		body: bytes.Clone(body), policy: p, warnings: p.Lint(d)}
 	for _, w := range e.warnings {
 		c.log.Warn("mtasts: policy warning", slog.String("domain", d), slog.String("warning", w.String()))
 	}
 	c.mu.Lock()
 	st.failID, st.failAt, st.failErr = "", time.Time{}, nil
+	c.chargeLocked(st)
 	c.mu.Unlock()
 	c.put(ctx, e)
 	return &flightResult{entry: e, source: SourceFetch}
@@ -541,6 +546,7 @@ func (c *Client) store(ctx context.Context, e, old *entry, conditional bool) {
 	}
 	c.mu.Lock()
 	st.entry = e
+	c.chargeLocked(st)
 	c.mu.Unlock()
 }
 
@@ -582,38 +588,6 @@ func (c *Client) pruneAfter() time.Duration {
 	return c.PruneAfter
 }
 
-// state returns the decoded state of d, loading it from the Cache when
-// the decoded layer does not hold it.
-func (c *Client) state(ctx context.Context, d string) *domainState {
-	c.mu.Lock()
-	if el, ok := c.states[d]; ok {
-		c.lru.MoveToFront(el)
-		c.mu.Unlock()
-		return el.Value.(*domainState)
-	}
-	c.mu.Unlock()
-	e := c.load(ctx, d)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if el, ok := c.states[d]; ok {
-		// Loaded concurrently; keep the first.
-		return el.Value.(*domainState)
-	}
-	st := &domainState{domain: d, entry: e}
-	if e != nil && !e.failAt.IsZero() {
-		st.failID, st.failAt = e.failID, e.failAt
-		st.failErr = &Error{Kind: e.failKind, Domain: d, Result: e.failType,
-			Reason: "remembered from " + e.failAt.UTC().Format(time.RFC3339)}
-	}
-	c.states[d] = c.lru.PushFront(st)
-	for c.lru.Len() > maxStates {
-		old := c.lru.Back()
-		c.lru.Remove(old)
-		delete(c.states, old.Value.(*domainState).domain)
-	}
-	return st
-}
-
 // staleReload is how often a domain whose decoded entry is missing or
 // expired is looked up again in the Cache when no fetch will replace it.
 const staleReload = time.Minute
@@ -642,6 +616,7 @@ func (c *Client) reload(ctx context.Context, d string) *entry {
 	// decoded layer holds a newer entry that the Cache failed to store.
 	if e != nil && (st.entry == nil || !e.fetched.Before(st.entry.fetched)) {
 		st.entry = e
+		c.chargeLocked(st)
 	}
 	return st.entry
 }
@@ -665,5 +640,11 @@ func (c *Client) load(ctx context.Context, d string) *entry {
 		c.log.Error("mtasts: ignoring corrupt cache entry", slog.String("domain", d), slog.Any("error", err))
 		return nil
 	}
+	// The decoded layer keeps the entry: its strings and body are parts of
+	// data, which they would keep whole (a typical entry's header is 140
+	// bytes). Keep copies of the parts instead, and the caller's domain.
+	e.domain, e.id, e.failID = d, strings.Clone(e.id), strings.Clone(e.failID)
+	e.failType = tlsrpt.ResultType(strings.Clone(string(e.failType)))
+	e.body = bytes.Clone(e.body)
 	return e
 }

@@ -6,14 +6,18 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+	"unsafe"
+
+	"github.com/smtptls/smtptls/internal/memsize"
 )
 
-// DefaultMemoryCacheEntries is the bound NewMemoryCache uses for max <= 0.
-const DefaultMemoryCacheEntries = 10000
-
-// DefaultMemoryCacheBytes is the byte bound of a MemoryCache whose
-// MaxBytes is zero.
-const DefaultMemoryCacheBytes = 64 << 20
+// DefaultMemoryCacheBytes is the memory bound of a MemoryCache whose
+// MaxBytes is zero: about 115,000 typical policies (two mx patterns, 365
+// bytes each with their key and bookkeeping: BENCHMARKS.md), or 550
+// policies of the largest size allowed (MaxPolicySize). A Client's
+// default decoded layer (DefaultDecodedBytes) holds more policies than
+// that, so that none the cache holds is parsed again at every lookup.
+const DefaultMemoryCacheBytes = 40 << 20
 
 // MemoryCache is a bounded in-memory Cache. It understands the Client's
 // entry encoding just enough (the fixed header's expiry and mode) to evict
@@ -27,14 +31,16 @@ const DefaultMemoryCacheBytes = 64 << 20
 // Sizing: a sender needs one entry per destination domain it delivers to
 // within max_age (typically days to a year). An entry holds the policy body
 // (at most 64 KiB, usually about a hundred bytes) plus about 140 bytes of
-// header and 100 of bookkeeping: a typical policy costs under 400 bytes.
-// Set the entry bound above the number of distinct domains
-// delivered to per year plus a margin; the byte bound (MaxBytes) stops
-// large hostile policies from using much memory. A live-policy eviction in
-// the log means the cache is too small or under attack. For policies to
-// survive restarts use DirCache (or a shared cache) instead.
+// header and 100 of bookkeeping: a typical policy costs 365 bytes. The
+// cache is bounded by that memory (MaxBytes, each entry charged the heap
+// it retains), so that it holds as many typical policies as fit while
+// large hostile policies cannot use more; an entry bound (NewMemoryCache)
+// can be added. A live-policy eviction in the log means the cache is too
+// small or under attack. For policies to survive restarts use DirCache
+// (or a shared cache) instead.
 //
-// A MemoryCache is safe for concurrent use. Use NewMemoryCache.
+// A MemoryCache is safe for concurrent use. Its zero value is ready to
+// use, bounded by DefaultMemoryCacheBytes; so is NewMemoryCache(0).
 type MemoryCache struct {
 	// Logger receives a warning when a live policy has to be evicted. nil
 	// means slog.Default(): such an eviction weakens protection for a
@@ -43,11 +49,12 @@ type MemoryCache struct {
 	// Now returns the current time, to tell expired entries. nil means
 	// time.Now.
 	Now func() time.Time
-	// MaxBytes bounds the total size of the stored entries. Zero means
-	// DefaultMemoryCacheBytes.
+	// MaxBytes bounds the estimated memory of the stored entries: their
+	// keys and data as allocated, and the cache's bookkeeping. Zero (or
+	// negative) means DefaultMemoryCacheBytes.
 	MaxBytes int64
 
-	max int
+	max int // zero: no bound on the number of entries
 
 	mu      sync.Mutex // guards entries, lru and size
 	entries map[string]*memEntry
@@ -57,7 +64,7 @@ type MemoryCache struct {
 	// container/list element and a separate entry cost 96, a fifth of a
 	// typical cached policy.
 	lru  memEntry
-	size int64
+	size int64 // the estimated memory of the entries
 }
 
 type memEntry struct {
@@ -106,13 +113,21 @@ func (m *MemoryCache) older(e *memEntry) *memEntry {
 
 var _ Lister = (*MemoryCache)(nil)
 
-// NewMemoryCache returns a cache holding at most max entries (max <= 0
-// means DefaultMemoryCacheEntries).
+// NewMemoryCache returns a cache holding at most max entries, within
+// MaxBytes; max <= 0 means no bound on the number of entries, MaxBytes
+// alone bounding the cache.
 func NewMemoryCache(max int) *MemoryCache {
-	if max <= 0 {
-		max = DefaultMemoryCacheEntries
-	}
 	return &MemoryCache{max: max, entries: make(map[string]*memEntry)}
+}
+
+// memEntryOverhead is what every entry costs besides its key and data:
+// the entry and its map slot.
+var memEntryOverhead = int64(memsize.Alloc(int(unsafe.Sizeof(memEntry{})), true) +
+	memsize.MapEntry(unsafe.Sizeof(""), unsafe.Sizeof(&memEntry{})))
+
+// memSize estimates the heap an entry of this key and data retains.
+func memSize(key, data string) int64 {
+	return memEntryOverhead + int64(memsize.String(key)+memsize.String(data))
 }
 
 // Get implements Cache. It returns a copy of the entry.
@@ -141,20 +156,20 @@ func (m *MemoryCache) Put(ctx context.Context, key string, data []byte) error {
 	}
 	e, ok := m.entries[key]
 	if ok {
-		m.size += int64(len(s) - len(e.data))
+		m.size += memSize(e.key, s) - memSize(e.key, e.data)
 		e.data = s
 		m.moveToFront(e)
 	} else {
 		e = &memEntry{key: key, data: s}
 		m.entries[key] = e
 		m.pushFront(e)
-		m.size += int64(len(s))
+		m.size += memSize(key, s)
 	}
 	maxBytes := m.MaxBytes
 	if maxBytes <= 0 {
 		maxBytes = DefaultMemoryCacheBytes
 	}
-	for (len(m.entries) > m.max || m.size > maxBytes) && len(m.entries) > 1 {
+	for ((m.max > 0 && len(m.entries) > m.max) || m.size > maxBytes) && len(m.entries) > 1 {
 		m.evictLocked(e)
 	}
 	return nil
@@ -220,7 +235,7 @@ func (m *MemoryCache) evictLocked(keep *memEntry) {
 	}
 	victim.unlink()
 	delete(m.entries, victim.key)
-	m.size -= int64(len(victim.data))
+	m.size -= memSize(victim.key, victim.data)
 }
 
 // Delete implements Cache.
@@ -228,7 +243,7 @@ func (m *MemoryCache) Delete(ctx context.Context, key string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if e, ok := m.entries[key]; ok {
-		m.size -= int64(len(e.data))
+		m.size -= memSize(e.key, e.data)
 		e.unlink()
 		delete(m.entries, key)
 	}
@@ -251,4 +266,12 @@ func (m *MemoryCache) Len() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return len(m.entries)
+}
+
+// Bytes returns the estimated memory of the entries, the figure MaxBytes
+// bounds.
+func (m *MemoryCache) Bytes() int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.size
 }

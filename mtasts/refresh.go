@@ -45,8 +45,8 @@ func (c *Client) Refresh(ctx context.Context) error {
 		}
 	}
 	c.mu.Lock()
-	for k := range c.states {
-		keys[k] = true
+	for _, st := range c.states {
+		keys[st.domain] = true
 	}
 	c.mu.Unlock()
 
@@ -137,9 +137,8 @@ func (c *Client) delete(ctx context.Context, d string) {
 func (c *Client) forget(d string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if el, ok := c.states[d]; ok {
-		c.lru.Remove(el)
-		delete(c.states, d)
+	if st := c.lookupLocked(d); st != nil {
+		c.removeLocked(st)
 	}
 }
 

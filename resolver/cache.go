@@ -1,9 +1,10 @@
 package resolver
 
 import (
-	"container/list"
 	"context"
 	"errors"
+	"hash/maphash"
+	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,9 +16,14 @@ import (
 
 // Defaults of a Cache whose fields are zero.
 const (
-	DefaultCacheEntries = 10000
-	DefaultMaxTTL       = 6 * time.Hour
-	DefaultErrorTTL     = 2 * time.Second
+	// DefaultCacheBytes is the memory bound of a Cache whose MaxBytes is
+	// zero: the answers an MTA needs for 120,000 to 160,000 active
+	// recipient domains (MX, the hosts' A, AAAA and TLSA, the _mta-sts
+	// TXT record and, with MTA-STS, the policy host's addresses: 2.5 to
+	// 3.3 KB per domain with two MX hosts, BENCHMARKS.md).
+	DefaultCacheBytes = 384 << 20
+	DefaultMaxTTL     = 6 * time.Hour
+	DefaultErrorTTL   = 2 * time.Second
 	// maxErrorTTL caps ErrorTTL: a failure is remembered only long enough
 	// to stop a burst of identical queries, never long enough to delay
 	// recovery noticeably.
@@ -33,14 +39,33 @@ const (
 // of the same (name, type) into one upstream query. It is safe for
 // concurrent use; the zero value is not usable until Resolver is set.
 //
+// The cache is bounded by memory: each entry is charged the heap it
+// retains (its records, names and strings, as the Go runtime allocates
+// them, and about 230 bytes of the cache's own bookkeeping), and the
+// least recently used entries (as CLOCK approximates them: a hit costs
+// no more than setting a bit) are evicted when the total exceeds
+// MaxBytes. Answers vary in size a hundredfold (one address against forty
+// TXT strings), so a byte bound holds as many small answers as fit where
+// a count would either waste memory or evict early. An attacker who makes
+// the MTA look up large answers fills the bound sooner and evicts the
+// least recently used answers, never more memory.
+//
 // Answers returned by a Cache share their Records with the cache: callers
 // must not modify them.
 type Cache struct {
 	// Resolver answers the lookups that miss the cache. Required.
 	Resolver Resolver
 
-	// MaxEntries bounds the number of cached answers; the least recently
-	// used entry is evicted first. Zero means DefaultCacheEntries.
+	// MaxBytes bounds the estimated memory of the cached entries; the
+	// least recently used entry is evicted first. Zero (or negative) means
+	// DefaultCacheBytes. An answer larger than MaxBytes on its own is
+	// passed through uncached.
+	MaxBytes int64
+
+	// MaxEntries, when positive, also bounds the number of cached entries:
+	// an entry is evicted when either bound is exceeded. Zero (or
+	// negative) means no bound on the number: MaxBytes alone bounds the
+	// cache.
 	MaxEntries int
 
 	// MaxTTL caps the time an answer is kept, whatever its TTL. Zero means
@@ -57,21 +82,36 @@ type Cache struct {
 
 	flight singleflight.Group
 
-	mu      sync.Mutex // guards entries and lru
-	entries map[cacheKey]*list.Element
-	lru     *list.List // of *cacheEntry, most recently used first
+	mu sync.Mutex // guards entries, seed, lru, bytes and epoch, and the links and ref bits of the entries
+	// entries maps the hash of a key (with seed, random per Cache) to its
+	// entry (cachetable.go). An integer key keeps the slots small and
+	// spares every probe a comparison of names, a cache miss each on the
+	// warm path; a hit is confirmed against the entry's own key. Two keys
+	// of one hash (an accident of one in 2^48 per pair of names that no
+	// peer can aim at, the seed being secret) share a slot: the later
+	// evicts the earlier.
+	entries entryTable
+	seed    maphash.Seed
+	// lru is the sentinel of a circular list of the entries in an
+	// approximate order of use, kept by CLOCK (second chance): a hit only
+	// sets the entry's ref bit, and eviction takes the entry at the back
+	// unless its bit is set, in which case the entry goes to the front
+	// with its bit cleared. Moving an entry to the front at every hit, as
+	// exact LRU does, would touch two other entries per lookup: cache
+	// misses that double the cost of a warm Evaluate rotating over
+	// 100,000 domains. The links live in the entries, so that an entry is
+	// one object (with its answer inline) rather than three.
+	lru   cacheEntry
+	bytes int64
+	// epoch is the time of the first store: expiries are kept as
+	// durations since then, a third the size of a time.Time, and measured
+	// on the monotonic clock when Now provides one.
+	epoch time.Time
 }
 
 type cacheKey struct {
 	name  string
 	qtype uint16
-}
-
-type cacheEntry struct {
-	key     cacheKey
-	ans     *Answer
-	err     error
-	expires time.Time
 }
 
 // Lookup implements Resolver.
@@ -142,27 +182,35 @@ func (c *Cache) now() time.Time {
 func (c *Cache) get(k cacheKey) (*Answer, error, bool) {
 	now := c.now()
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	el, ok := c.entries[k]
-	if !ok {
+	if c.entries.slots == nil {
+		c.mu.Unlock()
 		return nil, nil, false
 	}
-	e := el.Value.(*cacheEntry)
-	left := e.expires.Sub(now)
+	e := c.entries.get(c.hash(k))
+	if e == nil || e.key != k {
+		c.mu.Unlock()
+		return nil, nil, false
+	}
+	left := e.expires - now.Sub(c.epoch)
 	if left <= 0 {
-		c.lru.Remove(el)
-		delete(c.entries, k)
+		c.removeLocked(e)
+		c.mu.Unlock()
 		return nil, nil, false
 	}
-	c.lru.MoveToFront(el)
+	if !e.ref {
+		// Written only when clear: a line written is a line the CPU
+		// must later write back to memory.
+		e.ref = true
+	}
+	c.mu.Unlock()
+	// The entry's fields other than the links and ref never change once
+	// stored.
 	if e.err != nil {
 		return nil, e.err, true
 	}
-	cp := *e.ans
 	// Report the remaining lifetime, rounded up to whole seconds like a
 	// recursive resolver's decremented TTL.
-	cp.TTL = (left + time.Second - 1).Truncate(time.Second)
-	return &cp, nil, true
+	return e.answer((left + time.Second - 1).Truncate(time.Second)), nil, true
 }
 
 func (c *Cache) put(k cacheKey, a *Answer, err error) {
@@ -190,28 +238,124 @@ func (c *Cache) put(k cacheKey, a *Answer, err error) {
 	if ttl <= 0 {
 		return
 	}
-	max := c.MaxEntries
-	if max <= 0 {
-		max = DefaultCacheEntries
+	maxBytes := c.MaxBytes
+	if maxBytes <= 0 {
+		maxBytes = DefaultCacheBytes
 	}
-	e := &cacheEntry{key: k, ans: a, err: err, expires: c.now().Add(ttl)}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.entries == nil {
-		c.entries = make(map[cacheKey]*list.Element)
-		c.lru = list.New()
-	}
-	if el, ok := c.entries[k]; ok {
-		el.Value = e
-		c.lru.MoveToFront(el)
+	e, size := newEntry(k, a, err)
+	if size > maxBytes || size > math.MaxInt32 {
 		return
 	}
-	c.entries[k] = c.lru.PushFront(e)
-	for c.lru.Len() > max {
-		old := c.lru.Back()
-		c.lru.Remove(old)
-		delete(c.entries, old.Value.(*cacheEntry).key)
+	e.size = int32(size)
+	now := c.now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.entries.slots == nil {
+		c.entries.grow()
+		c.seed = maphash.MakeSeed()
+		c.lru.prev, c.lru.next = &c.lru, &c.lru
+		c.epoch = now
 	}
+	e.expires = now.Sub(c.epoch) + ttl
+	if old := c.entries.get(c.hash(k)); old != nil {
+		c.removeLocked(old) // the same key, or another of its hash
+	}
+	c.entries.put(c.hash(k), e)
+	c.pushFront(e)
+	c.bytes += int64(e.size)
+	for c.bytes > maxBytes || (c.MaxEntries > 0 && c.entries.n > c.MaxEntries) {
+		old := c.victimLocked(e)
+		if old == nil {
+			break // cannot happen: e alone fits both bounds
+		}
+		c.removeLocked(old)
+	}
+}
+
+// victimLocked returns the entry to evict other than keep: the one at the
+// back of the list, after giving every entry met there that was used
+// since it last came round (and keep) a second chance at the front. It
+// ends within two turns of the list, since each chance clears a bit; it
+// returns nil when keep is alone. Callers hold c.mu.
+func (c *Cache) victimLocked(keep *cacheEntry) *cacheEntry {
+	for {
+		e := c.lru.prev
+		switch {
+		case e == &c.lru || (e == keep && e.next == &c.lru && e.prev == &c.lru):
+			return nil
+		case e == keep:
+			c.moveToFront(e)
+		case e.ref:
+			e.ref = false
+			c.moveToFront(e)
+		default:
+			return e
+		}
+	}
+}
+
+// hash returns the table key of k. Callers hold c.mu, and the table
+// exists (the seed is set).
+//
+// The name's hash fills the bits above the lowest 16, from which
+// entryTable takes a slot's home, and the query type fills the lowest
+// 16: the answers of one name lie side by side. So do those of the names
+// an MTA asks about a host or a domain: _25._tcp.mx.example (TLSA, RFC
+// 7672 2.2.3; any port) hashes above as mx.example does, and
+// _mta-sts.example (RFC 8461 3.1) as example does, their prefix hashed
+// into the lowest bits. Only these two forms are folded, so that no
+// caller can pile up more than a few names on one home.
+func (c *Cache) hash(k cacheKey) uint64 {
+	base, prefix := serviceBase(k.name)
+	low := uint64(k.qtype)
+	if prefix != "" {
+		low ^= maphash.String(c.seed, prefix) & 0xffff
+	}
+	return maphash.String(c.seed, base)<<16 | low
+}
+
+// serviceBase splits "_25._tcp.host" (any port) into "host" and its
+// prefix, and "_mta-sts.domain" into "domain" and its prefix; other names
+// are their own base.
+func serviceBase(name string) (base, prefix string) {
+	if rest, ok := strings.CutPrefix(name, "_mta-sts."); ok && rest != "" {
+		return rest, name[:len(name)-len(rest)]
+	}
+	if len(name) < 2 || name[0] != '_' {
+		return name, ""
+	}
+	i := 1
+	for i < len(name) && name[i] >= '0' && name[i] <= '9' {
+		i++
+	}
+	if rest, ok := strings.CutPrefix(name[i:], "._tcp."); ok && i > 1 && rest != "" {
+		return rest, name[:len(name)-len(rest)]
+	}
+	return name, ""
+}
+
+// pushFront makes e the most recently used entry. Callers hold c.mu.
+func (c *Cache) pushFront(e *cacheEntry) {
+	e.prev, e.next = &c.lru, c.lru.next
+	c.lru.next.prev = e
+	c.lru.next = e
+}
+
+// moveToFront marks e as the most recently used. Callers hold c.mu.
+func (c *Cache) moveToFront(e *cacheEntry) {
+	if c.lru.next == e {
+		return
+	}
+	e.prev.next, e.next.prev = e.next, e.prev
+	c.pushFront(e)
+}
+
+// removeLocked drops e from the cache. Callers hold c.mu.
+func (c *Cache) removeLocked(e *cacheEntry) {
+	e.prev.next, e.next.prev = e.next, e.prev
+	e.prev, e.next = nil, nil
+	c.entries.del(c.hash(e.key))
+	c.bytes -= int64(e.size)
 }
 
 // Len returns the number of cached entries, expired ones included until
@@ -219,7 +363,15 @@ func (c *Cache) put(k cacheKey, a *Answer, err error) {
 func (c *Cache) Len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return len(c.entries)
+	return c.entries.n
+}
+
+// Bytes returns the estimated memory of the cached entries, the figure
+// MaxBytes bounds.
+func (c *Cache) Bytes() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.bytes
 }
 
 // Flush removes the cached answers at and below zone (label-wise: a
@@ -237,23 +389,28 @@ func (c *Cache) Flush(zone string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if z == "." {
-		c.entries = nil
-		c.lru = nil
+		if c.entries.slots != nil {
+			c.entries = entryTable{}
+			c.entries.grow()
+			c.lru.prev, c.lru.next = &c.lru, &c.lru
+		}
+		c.bytes = 0
 		return
 	}
-	for k, el := range c.entries {
-		e := el.Value.(*cacheEntry)
-		if e.err == nil && !dns.IsSubDomain(z, dns.Fqdn(k.name)) && !chainIn(z, e.ans) {
-			continue
+	var drop []*cacheEntry
+	c.entries.all(func(e *cacheEntry) {
+		if e.err != nil || dns.IsSubDomain(z, dns.Fqdn(e.key.name)) || chainIn(z, e.cnames) {
+			drop = append(drop, e)
 		}
-		c.lru.Remove(el)
-		delete(c.entries, k)
+	})
+	for _, e := range drop {
+		c.removeLocked(e)
 	}
 }
 
-// chainIn reports whether a CNAME target of a lies at or below zone.
-func chainIn(zone string, a *Answer) bool {
-	for _, n := range a.CNAMEs {
+// chainIn reports whether one of the CNAME targets lies at or below zone.
+func chainIn(zone string, cnames []string) bool {
+	for _, n := range cnames {
 		if dns.IsSubDomain(zone, n) {
 			return true
 		}

@@ -26,7 +26,7 @@
 //     validating resolver. Negative trust anchors (RFC 7646) let an
 //     operator declare a broken zone Insecure for a while.
 //   - Cache wraps any Resolver with TTL-based positive and negative caching
-//     (RFC 2308), a size bound, and one upstream query per (name, type) in
+//     (RFC 2308), a memory bound, and one upstream query per (name, type) in
 //     flight.
 //
 // The helpers LookupMX, LookupTLSA, LookupTXT and LookupAddrs run typed

@@ -17,6 +17,12 @@ import (
 	"github.com/smtptls/smtptls/internal/quote"
 )
 
+// DefaultValidatingCacheBytes is the memory bound of the zone state cache
+// of a Validating whose CacheBytes is zero: the keys of about 100,000
+// zones signed with ECDSA (70,000 with RSA), or the states of 200,000
+// insecure ones (BENCHMARKS.md).
+const DefaultValidatingCacheBytes = dnssec.DefaultCacheBytes
+
 // Validating is a Resolver that validates DNSSEC itself, from its trust
 // anchors (the root's by default), over ordinary recursive resolvers (stub validation, RFC
 // 4033 section 7; RFC 4035 sections 4 and 5). It asks every question
@@ -47,7 +53,7 @@ import (
 // bounds).
 //
 // Validated DNSKEY states are cached by TTL (at most a day, bounded by
-// CacheSize zones), shared between concurrent lookups (one flight per
+// CacheBytes of memory), shared between concurrent lookups (one flight per
 // zone), so a warm lookup costs one query and the signatures of its own
 // answer. Work per lookup is bounded against KeyTrap-style responses
 // (CVE-2023-50387): queries, signature verifications, RRSIGs per RRset,
@@ -122,9 +128,16 @@ type Validating struct {
 	// Zero means 128 (a closest encloser proof hashes each label between
 	// the name and its zone).
 	MaxNSEC3Hashes int
-	// CacheSize bounds the zones whose validated state is cached. Zero
-	// means 4096; negative disables the cache (every lookup then walks
-	// the chain of trust from the root, a cost, not a security risk).
+	// CacheBytes bounds the estimated memory of the cached zone states
+	// (a signed zone's keys take 500 bytes to a kilobyte, an insecure
+	// zone's state about 350 bytes: BENCHMARKS.md). Zero means
+	// DefaultValidatingCacheBytes, room for the zones of 100,000 recipient
+	// domains; negative disables the cache (every lookup then walks the
+	// chain of trust from the root, a cost, not a security risk).
+	CacheBytes int64
+	// CacheSize, when positive, also bounds the number of cached zone
+	// states. Zero means no bound on the number: CacheBytes alone bounds
+	// the cache. Negative disables the cache.
 	CacheSize int
 	// Limiter, if not nil, is waited on before every query sent upstream,
 	// the DS and DNSKEY queries of the chain of trust and Check's probes
@@ -152,7 +165,7 @@ type anchorMemo struct {
 }
 
 // ValidatingStats counts the work a Validating has done since it was
-// created.
+// created, and what its cache holds.
 type ValidatingStats struct {
 	// Queries is the number of queries sent upstream.
 	Queries uint64
@@ -161,19 +174,26 @@ type ValidatingStats struct {
 	Verifications uint64
 	// NSEC3Hashes is the number of NSEC3 owner-name hashes computed.
 	NSEC3Hashes uint64
+	// CachedZones is the number of zone states (validated keys, or
+	// insecurity) cached now.
+	CachedZones int
+	// CacheBytes is their estimated memory, what CacheBytes bounds.
+	CacheBytes int64
 }
 
-// Stats returns the work counters. Comparing them around a lookup shows
-// what it cost: a warm lookup verifies only its own answer's signatures.
+// Stats returns the work counters and the size of the zone state cache.
+// Comparing the counters around a lookup shows what it cost: a warm
+// lookup verifies only its own answer's signatures.
 func (v *Validating) Stats() ValidatingStats {
 	v.init()
 	s := v.val.Stats()
-	return ValidatingStats{Queries: s.Queries, Verifications: s.Verifications, NSEC3Hashes: s.NSEC3Hashes}
+	return ValidatingStats{Queries: s.Queries, Verifications: s.Verifications, NSEC3Hashes: s.NSEC3Hashes,
+		CachedZones: s.CachedZones, CacheBytes: s.CacheBytes}
 }
 
 func (v *Validating) init() {
 	v.initOnce.Do(func() {
-		v.val = dnssec.New(v.CacheSize)
+		v.val = dnssec.New(v.CacheSize, v.CacheBytes)
 		v.ntas.Store(v.prepareNTAs())
 		if len(v.Servers) == 0 {
 			cfg, err := dns.ClientConfigFromFile("/etc/resolv.conf")

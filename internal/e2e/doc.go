@@ -23,6 +23,11 @@
 //     library's own CPU per cold domain (Stub and Validating) against a
 //     floor measured in the same run, with the load World served by a
 //     child process (the test binary run again, TestProcWorld).
+//   - warm_test.go: TestEvaluateWarmRotation and
+//     BenchmarkEvaluateWarmRotation, the default caches holding a warm
+//     rotation over 20,000 (test) and 100,000 (benchmark) domains served
+//     by a small synthesizing DNS server; the benchmark times Evaluate on
+//     the thread's CPU clock (threadcpu_*_test.go).
 //
 // The tests run with the rest of the module (go test ./...). Run one suite
 // with, for example,

@@ -93,19 +93,22 @@ func loadWorld(tb testing.TB, n int) *smtptlstest.World {
 }
 
 // loadEvaluator is an Evaluator as an MTA runs one: one shared resolver
-// cache (sized for the run), MTA-STS with its default memory cache, and a
-// policy client that resolves policy hosts through the World's DNS front
-// (with the Stub, not the cache, as a system resolver would).
+// cache and MTA-STS with its default memory cache and decoded layer, all
+// at their default bounds (which hold 100,000 domains), and a policy
+// client that resolves policy hosts through the World's DNS front (with
+// the Stub, not the cache, as a system resolver would).
 //
 // Its Stub waits up to loadQueryTimeout for an answer instead of 3 s: the
 // World's DNS front runs in the test's own process, so with hundreds of
 // Evaluate calls in flight on a small (or shared) machine its answers
 // queue behind the evaluations' own CPU use, which a separate recursive
 // resolver would not.
-func loadEvaluator(w *smtptlstest.World, n int) *smtptls.Evaluator {
+//
+// Its caches keep their default bounds, which hold 100,000 domains.
+func loadEvaluator(w *smtptlstest.World) *smtptls.Evaluator {
 	stub := w.Resolver()
 	stub.Timeout = loadQueryTimeout
-	r := &resolver.Cache{Resolver: stub, MaxEntries: 16 * n}
+	r := &resolver.Cache{Resolver: stub}
 	return &smtptls.Evaluator{
 		Resolver: r,
 		STS:      &mtasts.Client{Resolver: r, HTTPClient: w.HTTPClientWith(stub), Logger: discard},
@@ -239,7 +242,7 @@ func TestLoad(t *testing.T) {
 	defer cancel()
 
 	h0 := heapAfterGC()
-	ev := loadEvaluator(w, n)
+	ev := loadEvaluator(w)
 	st := runLoad(ctx, ev, n, conc)
 	h1 := heapAfterGC()
 	runtime.KeepAlive(ev)
@@ -287,7 +290,7 @@ func BenchmarkLoad(b *testing.B) {
 	// the CPU.
 	ctx := context.Background()
 	start = time.Now()
-	if st := runLoad(ctx, loadEvaluator(w, n), n, 64); st.errors > 0 {
+	if st := runLoad(ctx, loadEvaluator(w), n, 64); st.errors > 0 {
 		b.Fatalf("warm-up: %d of %d evaluations failed; first: %v", st.errors, n, st.firstErr)
 	}
 	b.Logf("warm-up pass in %v", time.Since(start).Round(time.Millisecond))
@@ -300,7 +303,7 @@ func BenchmarkLoad(b *testing.B) {
 	for b.Loop() {
 		b.StopTimer()
 		h0 := heapAfterGC()
-		ev := loadEvaluator(w, n)
+		ev := loadEvaluator(w)
 		b.StartTimer()
 		last = runLoad(ctx, ev, n, conc)
 		elapsed += last.elapsed

@@ -152,10 +152,10 @@ func serveProcWorld(t *testing.T, spec string) {
 	ctx := context.Background()
 	// Real authoritative zones are signed in advance: one pass through
 	// each resolver signs every RRset, denial and key set asked for.
-	if st := runLoad(ctx, loadEvaluator(w, n), n, 64); st.errors > 0 {
+	if st := runLoad(ctx, loadEvaluator(w), n, 64); st.errors > 0 {
 		t.Fatalf("signing pass: %d errors; first: %v", st.errors, st.firstErr)
 	}
-	val := loadEvaluator(w, n)
+	val := loadEvaluator(w)
 	val.Resolver = &resolver.Cache{Resolver: &resolver.Validating{Servers: []string{w.DNSAddr()}, Anchors: w.Anchors(), Timeout: loadQueryTimeout}}
 	if st := runLoad(ctx, val, min(n, 64), 16); st.errors > 0 {
 		t.Fatalf("validating signing pass: %d errors; first: %v", st.errors, st.firstErr)

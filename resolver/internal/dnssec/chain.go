@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/miekg/dns"
 
+	"github.com/smtptls/smtptls/internal/memsize"
 	"github.com/smtptls/smtptls/internal/quote"
 )
 
@@ -92,19 +94,40 @@ func (z *zoneState) keysFor(tag uint16, alg uint8) []*dns.DNSKEY {
 // the root (a chain-length limit against crafted delegation chains).
 const maxDepth = 32
 
-// zoneCache holds validated zone states. It is bounded: when full, expired
-// entries go first, then arbitrary ones (Go's map order is random, which
-// is good enough eviction for a cache of keys; an attacker can only evict
-// entries by making us validate many zones, each costing him queries).
+// zoneCache holds validated zone states. It is bounded by the estimated
+// memory of its entries (a signed zone's keys take 500 bytes to a
+// kilobyte, an insecure zone's state about 350) and, optionally, by their
+// number: when full, expired entries go first, then arbitrary ones (Go's
+// map order is random, which is good enough eviction for a cache of keys;
+// an attacker can only evict entries by making us validate many zones,
+// each costing him queries).
 type zoneCache struct {
-	mu    sync.Mutex // guards zones
-	zones map[string]cacheEntry
-	max   int
+	mu       sync.Mutex // guards zones and bytes
+	zones    map[string]cacheEntry
+	bytes    int64
+	maxBytes int64
+	max      int // zero: no bound on the number
 }
 
 type cacheEntry struct {
 	zone    *zoneState
 	expires time.Time
+	size    int64 // the estimate charged against maxBytes
+}
+
+// evictSample is how many entries a put into a full cache examines for
+// expired ones before it evicts live ones.
+const evictSample = 32
+
+// stateOverhead is what every cached state costs besides its keys and
+// strings: the state itself and its map slot.
+var stateOverhead = memsize.Alloc(int(unsafe.Sizeof(zoneState{})), true) +
+	memsize.MapEntry(unsafe.Sizeof(""), unsafe.Sizeof(cacheEntry{}))
+
+// size estimates the heap a cached state retains.
+func (z *zoneState) size() int64 {
+	var c memsize.Counter
+	return int64(stateOverhead + c.AddString(z.name) + c.AddString(z.why) + c.Add(z.keys) + c.Add(z.tags))
 }
 
 func (c *zoneCache) get(name string, now time.Time) *zoneState {
@@ -118,6 +141,7 @@ func (c *zoneCache) get(name string, now time.Time) *zoneState {
 		return nil
 	}
 	if !now.Before(e.expires) {
+		c.bytes -= e.size
 		delete(c.zones, name)
 		return nil
 	}
@@ -128,22 +152,47 @@ func (c *zoneCache) put(z *zoneState, now time.Time) {
 	if c == nil || z.ttl == 0 || (z.status != statusSecure && z.status != statusInsecure) {
 		return
 	}
+	size := z.size()
+	if size > c.maxBytes {
+		return
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := c.zones[z.name]; !ok && len(c.zones) >= c.max {
+	if old, ok := c.zones[z.name]; ok {
+		c.bytes -= old.size
+		delete(c.zones, z.name)
+	}
+	full := func() bool {
+		return c.bytes+size > c.maxBytes || (c.max > 0 && len(c.zones) >= c.max)
+	}
+	// Among the first evictSample entries met (in random order), only
+	// expired ones go; then any. Scanning the whole map for expired
+	// entries would cost every put a pass over 100,000 zones.
+	for _, anyLive := range []bool{false, true} {
+		seen := 0
 		for k, e := range c.zones {
-			if !now.Before(e.expires) {
+			if !full() || (!anyLive && seen >= evictSample) {
+				break
+			}
+			seen++
+			if anyLive || !now.Before(e.expires) {
+				c.bytes -= e.size
 				delete(c.zones, k)
 			}
 		}
-		for k := range c.zones {
-			if len(c.zones) < c.max {
-				break
-			}
-			delete(c.zones, k)
-		}
 	}
-	c.zones[z.name] = cacheEntry{zone: z, expires: now.Add(time.Duration(min(z.ttl, maxTTL)) * time.Second)}
+	c.zones[z.name] = cacheEntry{zone: z, expires: now.Add(time.Duration(min(z.ttl, maxTTL)) * time.Second), size: size}
+	c.bytes += size
+}
+
+// stats returns the number of cached states and their estimated memory.
+func (c *zoneCache) stats() (zones int, bytes int64) {
+	if c == nil {
+		return 0, 0
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.zones), c.bytes
 }
 
 // deepest returns the cached state of name or of its closest ancestor

@@ -90,14 +90,16 @@
 //
 // # State and clock
 //
-// A Validator holds what lookups share: a bounded cache of validated zone
-// states (by TTL, at most one day), one key fetch per zone in flight, the
+// A Validator holds what lookups share: a cache of validated zone states
+// (by TTL, at most one day; bounded by its estimated memory, and
+// optionally by a number of zones), one key fetch per zone in flight, the
 // rotation over servers, work counters. Everything else comes in the
 // Config of each call, including the clock (Config.Now, read once per
 // lookup; nil means time.Now): validity periods and cache lifetimes are
 // judged by it alone. Network deadlines use the real time.
 //
-// The package imports nothing of the module but resolver/internal/wire;
+// The package imports nothing of the module but resolver/internal/wire
+// and the leaves internal/quote and internal/memsize;
 // resolver.Validating maps its results to resolver.Answer and
 // resolver.Error.
 package dnssec

@@ -32,23 +32,27 @@ type Validator struct {
 	statHashes  atomic.Uint64
 }
 
-// DefaultCacheSize is the number of zones whose validated state a
-// Validator created with New(0) caches.
-const DefaultCacheSize = 4096
+// DefaultCacheBytes is the memory bound of the zone state cache of a
+// Validator created with New(0, 0): the keys of about 100,000 zones
+// signed with ECDSA (70,000 with RSA), or the states of 200,000 insecure
+// ones.
+const DefaultCacheBytes = 64 << 20
 
 // New returns a Validator that caches the validated state (keys, or
-// insecurity) of at most cacheSize zones, each for its TTL capped at one
-// day. Zero means DefaultCacheSize; negative disables the cache, so that
-// every lookup walks the chain of trust from the root (a cost, not a
-// security risk).
-func New(cacheSize int) *Validator {
+// insecurity) of zones, each for its TTL capped at one day, within
+// maxBytes of estimated memory (zero means DefaultCacheBytes) and, when
+// maxZones is positive, for at most maxZones zones. A negative maxZones
+// or maxBytes disables the cache, so that every lookup walks the chain of
+// trust from the root (a cost, not a security risk).
+func New(maxZones int, maxBytes int64) *Validator {
 	v := &Validator{}
-	switch {
-	case cacheSize == 0:
-		v.cache = &zoneCache{zones: map[string]cacheEntry{}, max: DefaultCacheSize}
-	case cacheSize > 0:
-		v.cache = &zoneCache{zones: map[string]cacheEntry{}, max: cacheSize}
+	if maxZones < 0 || maxBytes < 0 {
+		return v
 	}
+	if maxBytes == 0 {
+		maxBytes = DefaultCacheBytes
+	}
+	v.cache = &zoneCache{zones: map[string]cacheEntry{}, max: maxZones, maxBytes: maxBytes}
 	return v
 }
 
@@ -111,7 +115,8 @@ type Limits struct {
 	NSEC3Hashes int
 }
 
-// Stats counts the work a Validator has done since it was created.
+// Stats counts the work a Validator has done since it was created, and
+// what its cache holds.
 type Stats struct {
 	// Queries is the number of queries sent upstream.
 	Queries uint64
@@ -120,14 +125,23 @@ type Stats struct {
 	Verifications uint64
 	// NSEC3Hashes is the number of NSEC3 owner-name hashes computed.
 	NSEC3Hashes uint64
+	// CachedZones is the number of zone states cached now, expired ones
+	// included until they are looked up or evicted.
+	CachedZones int
+	// CacheBytes is their estimated memory, the figure the cache's byte
+	// bound applies to.
+	CacheBytes int64
 }
 
-// Stats returns the work counters.
+// Stats returns the work counters and the size of the cache.
 func (v *Validator) Stats() Stats {
+	zones, bytes := v.cache.stats()
 	return Stats{
 		Queries:       v.statQueries.Load(),
 		Verifications: v.statVerifs.Load(),
 		NSEC3Hashes:   v.statHashes.Load(),
+		CachedZones:   zones,
+		CacheBytes:    bytes,
 	}
 }
 
@@ -361,6 +375,11 @@ func (l *lookup) resolve(qname string, qtype uint16) (*Result, error) {
 				// The message's records are not ours to change (group).
 				rr = dns.Copy(rr)
 				rr.Header().Ttl = r.ttl
+				// The owner name is cur in canonical form: sharing
+				// the string with the answer's name (or last CNAME
+				// target) saves a copy per record in every cache
+				// that keeps the answer.
+				rr.Header().Name = cur
 				ans.Records = append(ans.Records, rr)
 			}
 			break
