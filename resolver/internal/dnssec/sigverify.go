@@ -144,21 +144,30 @@ func signedData(sig *dns.RRSIG, rrs []dns.RR) ([]byte, bool) {
 	for _, rr := range rrs {
 		size += dns.Len(rr)
 	}
-	wire := make([]byte, size+64)
+	// Packed as the answer section of a message without compression:
+	// dns.Msg packing leaves the records alone, where dns.PackRR writes
+	// each record's Rdlength, a data race on records that several
+	// lookups share (a cached or single-flighted message).
+	m := dns.Msg{Answer: rrs}
+	wire, err := m.PackBuffer(make([]byte, size+64+12))
+	if err != nil {
+		return nil, false
+	}
 	type span struct{ start, rdata, end int }
 	var spansBuf [16]span
 	spans := spansBuf[:0]
-	off := 0
-	for _, rr := range rrs {
-		end, err := dns.PackRR(rr, wire, off, nil, false)
-		if err != nil {
+	off := 12 // the message header; no question
+	for range rrs {
+		n := nameLen(wire[off:])
+		if n < 0 || off+n+10 > len(wire) {
 			return nil, false
 		}
-		n := nameLen(wire[off:end])
-		if n < 0 || off+n+10 > end {
+		rdata := off + n + 10
+		end := rdata + int(binary.BigEndian.Uint16(wire[rdata-2:rdata]))
+		if end > len(wire) {
 			return nil, false
 		}
-		spans = append(spans, span{off, off + n + 10, end})
+		spans = append(spans, span{off, rdata, end})
 		off = end
 	}
 	slices.SortFunc(spans, func(a, b span) int { return bytes.Compare(wire[a.rdata:a.end], wire[b.rdata:b.end]) })
