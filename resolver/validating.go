@@ -191,6 +191,14 @@ func (v *Validating) Stats() ValidatingStats {
 		CachedZones: s.CachedZones, CacheBytes: s.CacheBytes}
 }
 
+// CloseIdleConnections closes the sockets the Validating keeps open
+// between queries, as Stub.CloseIdleConnections does; its cache of
+// validated zone states is kept, and it stays usable.
+func (v *Validating) CloseIdleConnections() {
+	v.init()
+	v.val.CloseIdleConnections()
+}
+
 func (v *Validating) init() {
 	v.initOnce.Do(func() {
 		v.val = dnssec.New(v.CacheSize, v.CacheBytes)

@@ -1,6 +1,7 @@
 package resolver
 
 import (
+	"context"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -95,4 +96,67 @@ func deadAddr(t testing.TB) string {
 	a := pc.LocalAddr().String()
 	pc.Close()
 	return a
+}
+
+// TestCloseIdleConnections: a Stub and a Validating reuse their UDP
+// socket between queries (the server sees the same source port) until
+// CloseIdleConnections, after which they open a new one and still work.
+func TestCloseIdleConnections(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var ports []string
+	srv := newWireServer(t, func(w dns.ResponseWriter, q *dns.Msg) {
+		mu.Lock()
+		ports = append(ports, w.RemoteAddr().String())
+		mu.Unlock()
+		w.WriteMsg(reply(q, dns.RcodeSuccess, true, "a.test. 300 IN A 192.0.2.1"))
+	})
+	for _, c := range []struct {
+		name string
+		r    interface {
+			Resolver
+			CloseIdleConnections()
+		}
+	}{
+		{"Stub", &Stub{Servers: []string{srv.Addr}}},
+		// With no anchor for test., the Validating proves a.test.
+		// insecure from the root down: its queries fail, which is
+		// enough to see their source ports.
+		{"Validating", &Validating{Servers: []string{srv.Addr}}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			// query returns the source addresses of a lookup's queries (a
+			// Validating sends several, some at once).
+			query := func() map[string]bool {
+				mu.Lock()
+				ports = nil
+				mu.Unlock()
+				c.r.Lookup(context.Background(), "a.test.", dns.TypeA)
+				mu.Lock()
+				defer mu.Unlock()
+				if len(ports) == 0 {
+					t.Fatal("no query reached the server")
+				}
+				set := map[string]bool{}
+				for _, p := range ports {
+					set[p] = true
+				}
+				return set
+			}
+			first, second := query(), query()
+			reused := false
+			for p := range second {
+				reused = reused || first[p]
+			}
+			if !reused {
+				t.Fatalf("second lookup from %v, first from %v: no socket was reused", second, first)
+			}
+			c.r.CloseIdleConnections()
+			for p := range query() {
+				if first[p] || second[p] {
+					t.Errorf("a query after CloseIdleConnections came from %s, a socket of before", p)
+				}
+			}
+		})
+	}
 }

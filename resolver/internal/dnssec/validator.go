@@ -133,6 +133,10 @@ type Stats struct {
 	CacheBytes int64
 }
 
+// CloseIdleConnections closes the sockets kept for the next queries
+// (wire.Pool.CloseIdle). The zone state cache is kept.
+func (v *Validator) CloseIdleConnections() { v.pool.CloseIdle() }
+
 // Stats returns the work counters and the size of the cache.
 func (v *Validator) Stats() Stats {
 	zones, bytes := v.cache.stats()
