@@ -118,15 +118,22 @@ type Evaluator struct {
 	// Logger receives warnings (invalid overrides, DANE disabled). Nil
 	// means slog.Default(). It is also the Logger of the default MTA-STS
 	// client (when STS is nil), which logs fetch failures and a policy's
-	// lint warnings once, when it fetches the policy; a caller who sets
-	// STS sets its Logger. Evaluate itself logs nothing per message.
+	// lint warnings once, when it fetches the policy, and of the default
+	// validator (when Resolver is nil), which logs each use of a negative
+	// trust anchor; a caller who sets STS or Resolver sets their Loggers. Evaluate itself logs nothing per message.
 	Logger *slog.Logger
 
 	once sync.Once
 	res  resolver.Resolver
-	sts  *mtasts.Client
-	log  *slog.Logger
-	over map[string]Override
+	// defVal and defCache are the default resolver's parts (nil when the
+	// caller set Resolver), for SetNegativeAnchors.
+	defVal   *resolver.Validating
+	defCache *resolver.Cache
+	ntaMu    sync.Mutex // serialises SetNegativeAnchors
+	ntaZones []string   // the zones of the NTAs in force
+	sts      *mtasts.Client
+	log      *slog.Logger
+	over     map[string]Override
 
 	// signed remembers zones known to be signed, for early TLSA lookups.
 	signed signedZones
@@ -138,7 +145,9 @@ func (e *Evaluator) init() {
 	e.once.Do(func() {
 		e.res = e.Resolver
 		if e.res == nil {
-			e.res = &resolver.Cache{Resolver: &resolver.Validating{Now: e.Now}, Now: e.Now}
+			e.defVal = &resolver.Validating{Now: e.Now, Logger: e.Logger}
+			e.defCache = &resolver.Cache{Resolver: e.defVal, Now: e.Now}
+			e.res = e.defCache
 		}
 		e.log = e.Logger
 		if e.log == nil {
@@ -165,6 +174,49 @@ func (e *Evaluator) init() {
 			}
 		}
 	})
+}
+
+// ErrCustomResolver is what SetNegativeAnchors returns when the caller
+// set Resolver: the Evaluator cannot reach inside a resolver it did not
+// build.
+var ErrCustomResolver = errors.New("smtptls: negative trust anchors go to the resolver.Validating of the Resolver the caller set (and its resolver.Cache flushed), not through the Evaluator")
+
+// SetNegativeAnchors replaces the negative trust anchors (RFC 7646) of
+// the default resolver (when Resolver is nil) with ntas, while the MTA
+// runs; nil lifts them all. It is the operator's lever when a recipient
+// zone's DNSSEC breaks (an expired signature, a botched rollover): every
+// lookup in the zone is Bogus and its mail defers; under an NTA its
+// answers are Insecure, and its mail goes out with opportunistic TLS, or
+// under its MTA-STS policy, until the NTA expires or is lifted. An NTA
+// never makes an answer Secure and reaches no other zone (see
+// resolver.NegativeAnchor). The answers the default cache holds for the
+// zones of the NTAs set before and now are flushed, so the change
+// applies to the next Evaluate.
+//
+// An unusable entry (no expiry, the root zone, not a domain name) makes
+// it return the resolver's *resolver.NegativeAnchorError for each, and
+// change nothing. With a Resolver the caller set it returns
+// ErrCustomResolver: call SetNegativeAnchors on that resolver.Validating
+// and Flush its resolver.Cache.
+func (e *Evaluator) SetNegativeAnchors(ntas []resolver.NegativeAnchor) error {
+	e.init()
+	if e.defVal == nil {
+		return ErrCustomResolver
+	}
+	e.ntaMu.Lock()
+	defer e.ntaMu.Unlock()
+	if err := e.defVal.SetNegativeAnchors(ntas); err != nil {
+		return err
+	}
+	zones := make([]string, 0, len(ntas))
+	for _, n := range ntas {
+		zones = append(zones, n.Zone)
+	}
+	for _, z := range slices.Concat(e.ntaZones, zones) {
+		e.defCache.Flush(z)
+	}
+	e.ntaZones = zones
+	return nil
 }
 
 // policyHTTPClient is the default MTA-STS fetch client: an

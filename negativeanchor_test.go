@@ -2,6 +2,7 @@ package smtptls_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -83,5 +84,71 @@ func TestNegativeTrustAnchorLetsMailOut(t *testing.T) {
 	cache.Flush("broken.test")
 	if lvl, err := levels("broken.test"); err == nil {
 		t.Errorf("broken.test after the NTA is lifted: level %q, want a lookup error", lvl)
+	}
+}
+
+// TestEvaluatorNegativeAnchors: the same lever on an Evaluator left at
+// its defaults (Resolver nil). SetNegativeAnchors reaches the default
+// validator and flushes the default cache for the zones of the NTAs set
+// before and now, so that setting and lifting apply at the next Evaluate
+// with no flush by the caller; an unusable NTA changes nothing; an
+// Evaluator with its own Resolver refuses with ErrCustomResolver.
+func TestEvaluatorNegativeAnchors(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	for _, d := range []string{"broken.test", "fine.test"} {
+		z := w.zone(d, true)
+		z.MustAdd("@ MX 10 mx." + d + ".")
+		_, cert := w.mx("mx." + d)
+		z.MustAdd(smtptlstest.TLSARecord("_25._tcp.mx."+d+".", cert.Leaf, 3, 1, 1))
+		if d == "broken.test" {
+			z.SetFault(smtptlstest.FaultExpiredSigs)
+		}
+	}
+	ev := &smtptls.Evaluator{Roots: w.CA().Pool(), Logger: discard, DisableSTS: true}
+	ev.PointDefaults([]string{w.DNSAddr()}, w.Anchors(), nil)
+	ctx := context.Background()
+	level := func(domain string) string {
+		d, err := ev.Evaluate(ctx, domain)
+		if err != nil {
+			return "error"
+		}
+		if hs := d.Deliverable(); len(hs) == 1 {
+			return hs[0].Level.String()
+		}
+		return "no host"
+	}
+	check := func(when string, want map[string]string) {
+		t.Helper()
+		for d, lvl := range want {
+			if got := level(d); got != lvl {
+				t.Errorf("%s: %s is %s, want %s", when, d, got, lvl)
+			}
+		}
+	}
+	dane, opp := smtptls.DANE.String(), smtptls.Opportunistic.String()
+	check("no NTA", map[string]string{"broken.test": "error", "fine.test": dane})
+	nta := []resolver.NegativeAnchor{{Zone: "Broken.Test.", Expires: time.Now().Add(time.Hour)}}
+	if err := ev.SetNegativeAnchors(nta); err != nil {
+		t.Fatal(err)
+	}
+	check("under the NTA", map[string]string{"broken.test": opp, "fine.test": dane})
+	// An unusable entry changes nothing: the NTA in force stays.
+	bad := []resolver.NegativeAnchor{{Zone: "fine.test"}, {Zone: "."}}
+	err := ev.SetNegativeAnchors(bad)
+	var ne *resolver.NegativeAnchorError
+	if !errors.As(err, &ne) {
+		t.Fatalf("unusable NTAs: %v, want a *resolver.NegativeAnchorError", err)
+	}
+	check("after a refused change", map[string]string{"broken.test": opp, "fine.test": dane})
+	// Lifting it flushes the answers cached under it: no Flush here.
+	if err := ev.SetNegativeAnchors(nil); err != nil {
+		t.Fatal(err)
+	}
+	check("lifted", map[string]string{"broken.test": "error", "fine.test": dane})
+
+	own := &smtptls.Evaluator{Resolver: w.Resolver(), Logger: discard}
+	if err := own.SetNegativeAnchors(nta); !errors.Is(err, smtptls.ErrCustomResolver) {
+		t.Errorf("an Evaluator with its own Resolver: %v, want ErrCustomResolver", err)
 	}
 }
