@@ -11,7 +11,8 @@ import "context"
 //
 // Stub and Validating wait on their Limiter before every query they send
 // upstream: each try of each server, the TCP retry of a truncated answer
-// excepted (it is the same query), and for Validating the DS and DNSKEY
+// and the UDP retransmissions of an unanswered one excepted (they are the
+// same query), and for Validating the DS and DNSKEY
 // queries of the chain of trust too. Answers from a Cache in front of them
 // send nothing and do not wait.
 type Limiter interface {

@@ -55,8 +55,11 @@ type Stub struct {
 	TrustAD bool
 
 	// Timeout bounds one query to one server, the TCP retry of a
-	// truncated answer included. Zero means DefaultTimeout. The context
-	// bounds the whole lookup.
+	// truncated answer included. Zero means DefaultTimeout. A UDP query
+	// unanswered after a third of it is sent again, twice at most (RFC
+	// 1123 6.1.3.3), so that a lost datagram does not fail the lookup; a
+	// Timeout under 750 ms leaves no room for that. The context bounds
+	// the whole lookup.
 	Timeout time.Duration
 
 	// Limiter, if not nil, is waited on before every query sent to a

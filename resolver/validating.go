@@ -105,7 +105,9 @@ type Validating struct {
 	// checked. Nil means time.Now. A clock that is wrong by days makes
 	// every answer Bogus (expired or not yet valid signatures).
 	Now func() time.Time
-	// Timeout bounds each query to one server. Zero means 2 seconds.
+	// Timeout bounds each query to one server. Zero means 2 seconds. A
+	// UDP query unanswered after a third of it is sent again, twice at
+	// most (see Stub.Timeout).
 	Timeout time.Duration
 	// LookupTimeout bounds a whole Lookup, chain of trust included, in
 	// addition to the caller's context. Zero means 10 seconds.

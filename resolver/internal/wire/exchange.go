@@ -34,6 +34,13 @@
 //   - A reply with more than MaxRecords records is an error: no genuine
 //     answer with its proofs comes near it.
 //   - TC over UDP retries over TCP (RFC 7766 5); TC over TCP is an error.
+//   - A UDP query with no reply is sent again, at most maxRetransmits
+//     times within the deadline (RFC 1123 6.1.3.3: a resolver must
+//     retransmit; RFC 1035 4.2.1), so that one lost datagram costs a
+//     third of the timeout, not the lookup: the same ID on the same
+//     socket, and a reply to any copy ends the exchange. The socket is
+//     then closed rather than reused, so that the reply to another copy
+//     arriving late meets no later query.
 //   - When the deadline passes after ignored datagrams, the error says so
 //     (KindMalformed, "no valid reply"); when the context ends, the error
 //     is a KindTimeout, whatever the socket said.
@@ -147,6 +154,17 @@ func (p *Pool) Exchange(ctx context.Context, server string, m *dns.Msg, timeout 
 	return p.exchangeTCP(ctx, server, m, deadline, buf)
 }
 
+// Retransmission of UDP queries (RFC 1123 6.1.3.3). The time left until
+// the deadline is cut into maxRetransmits+1 equal intervals, and the
+// query sent at the start of each, unless they would be shorter than
+// minRetransmitInterval (then it is sent once): with the Stub's default
+// timeout of 3 s, at 0, 1 and 2 s. A recursive resolver still working on
+// the first copy answers the later ones from the same work.
+const (
+	maxRetransmits        = 2
+	minRetransmitInterval = 250 * time.Millisecond
+)
+
 // errFlooded ends a UDP leg that saw maxStrays stray datagrams.
 var errFlooded = errors.New("too many stray datagrams")
 
@@ -218,16 +236,52 @@ func (p *Pool) exchangeUDP(ctx context.Context, server string, m *dns.Msg, deadl
 		p.release("udp", server, c, nil, true)
 		return l.fail(KindMalformed, "pack", err)
 	}
-	c.SetReadDeadline(deadline)
+	// next is when the query is sent again (zero: never).
+	var next time.Time
+	interval := time.Until(deadline) / (maxRetransmits + 1)
+	if interval >= minRetransmitInterval {
+		next = time.Now().Add(interval)
+	}
+	readUntil := func() time.Time {
+		if next.IsZero() {
+			return deadline
+		}
+		return next
+	}
+	c.SetReadDeadline(readUntil())
 	stop := watch(ctx, c)
 	if _, err := c.Write(q); err != nil {
 		p.release("udp", server, c, stop, false)
 		return l.fail(l.kind(err), "write", err)
 	}
 	var lastBad error
-	strays := 0
+	strays, sent := 0, 1
 	for {
 		n, err := c.Read(buf[:])
+		if err != nil && !next.IsZero() && isTimeout(err) && CtxErr(ctx) == nil && time.Now().Before(deadline) {
+			// No reply yet: send the query again (the read buffer
+			// holds no query any more: pack it again, same ID).
+			q, err = packQuery(m, id, buf[:], false)
+			if err == nil {
+				_, err = c.Write(q)
+			}
+			if err == nil {
+				sent++
+				p.stats.retransmits.Add(1)
+				if sent <= maxRetransmits {
+					next = next.Add(interval)
+				} else {
+					next = time.Time{} // the last copy: wait until the deadline
+				}
+				c.SetReadDeadline(readUntil())
+				// The end of ctx may have moved the deadline between the
+				// check above and this one: it must not be undone.
+				if CtxErr(ctx) == nil {
+					continue
+				}
+				err = CtxErr(ctx)
+			}
+		}
 		if err != nil {
 			p.release("udp", server, c, stop, false)
 			if lastBad != nil && isTimeout(err) {
@@ -248,8 +302,9 @@ func (p *Pool) exchangeUDP(ctx context.Context, server string, m *dns.Msg, deadl
 			}
 			continue
 		}
-		// A socket that saw strays may have a known port: close it.
-		p.release("udp", server, c, stop, strays == 0)
+		// A socket that saw strays may have a known port, and one that
+		// sent the query more than once may get another reply: close it.
+		p.release("udp", server, c, stop, strays == 0 && sent == 1)
 		if n := len(r.Answer) + len(r.Ns) + len(r.Extra); n > MaxRecords {
 			return l.fail(KindMalformed, "reply has "+strconv.Itoa(n)+" records (limit "+strconv.Itoa(MaxRecords)+")", nil)
 		}

@@ -101,7 +101,7 @@ type Pool struct {
 	armed bool        // timer will fire
 
 	stats struct {
-		udpOpened, tcpOpened, reused, strays, abandoned atomic.Uint64
+		udpOpened, tcpOpened, reused, strays, abandoned, retransmits atomic.Uint64
 	}
 }
 
@@ -133,6 +133,9 @@ type Stats struct {
 	// Abandoned counts the UDP exchanges abandoned for TCP after
 	// maxStrays stray datagrams (RFC 5452 9.3).
 	Abandoned uint64
+	// Retransmits counts the UDP queries sent again for want of a
+	// reply (see Exchange).
+	Retransmits uint64
 	// IdleUDP and IdleTCP are the sockets open and idle now.
 	IdleUDP, IdleTCP int
 }
@@ -145,6 +148,8 @@ func (p *Pool) Stats() Stats {
 		Reused:    p.stats.reused.Load(),
 		Strays:    p.stats.strays.Load(),
 		Abandoned: p.stats.abandoned.Load(),
+
+		Retransmits: p.stats.retransmits.Load(),
 	}
 	p.mu.Lock()
 	for _, set := range p.idle {

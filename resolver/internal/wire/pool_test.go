@@ -688,3 +688,78 @@ func TestPoolIdleClose(t *testing.T) {
 		t.Errorf("stats %+v after CloseIdle", s)
 	}
 }
+
+// TestPoolRetransmit: a query whose datagram is lost is sent again on
+// the same socket with the same ID, after a third of the timeout, and
+// answered within it (RFC 1123 6.1.3.3); a silent server gets three
+// copies and a timeout; a timeout too short to divide gets one copy; the
+// socket of a retransmitted query is not reused (a late reply to another
+// copy must not meet a later query); the end of the context still ends
+// a retransmitting query at once.
+func TestPoolRetransmit(t *testing.T) {
+	leakcheck.Check(t)
+	t.Run("first copy lost", func(t *testing.T) {
+		var copies atomic.Int32
+		srv := newTestServer(t, func(w dns.ResponseWriter, q *dns.Msg) {
+			if copies.Add(1) == 1 {
+				return // lost
+			}
+			w.WriteMsg(answer(q))
+		})
+		p := &Pool{}
+		defer p.CloseIdle()
+		start := time.Now()
+		r, err := p.Exchange(context.Background(), srv.addr, query("lost.test."), 900*time.Millisecond)
+		wantAnswer(t, r, err, "lost.test.")
+		if d := time.Since(start); d < 250*time.Millisecond {
+			t.Errorf("answered after %v: the copy was sent before a third of the timeout", d)
+		}
+		srv.mu.Lock()
+		ids, ports := srv.ids, len(srv.udp)
+		srv.mu.Unlock()
+		if len(ids) != 2 || ids[0] != ids[1] || ports != 1 {
+			t.Errorf("server saw IDs %v from %d ports, want two copies of one query from one socket", ids, ports)
+		}
+		if s := p.Stats(); s.Retransmits != 1 || s.IdleUDP != 0 {
+			t.Errorf("stats %+v, want 1 retransmit and the socket closed", s)
+		}
+	})
+	t.Run("silent server", func(t *testing.T) {
+		srv := newTestServer(t, func(dns.ResponseWriter, *dns.Msg) {})
+		p := &Pool{}
+		defer p.CloseIdle()
+		r, err := p.Exchange(context.Background(), srv.addr, query("silent.test."), 900*time.Millisecond)
+		wantKind(t, r, err, KindTimeout)
+		time.Sleep(50 * time.Millisecond) // the last copy's arrival
+		if _, _, n, _ := srv.counts(); n != maxRetransmits+1 {
+			t.Errorf("%d copies sent, want %d", n, maxRetransmits+1)
+		}
+	})
+	t.Run("short timeout", func(t *testing.T) {
+		srv := newTestServer(t, func(dns.ResponseWriter, *dns.Msg) {})
+		p := &Pool{}
+		defer p.CloseIdle()
+		r, err := p.Exchange(context.Background(), srv.addr, query("short.test."), 3*minRetransmitInterval-time.Millisecond)
+		wantKind(t, r, err, KindTimeout)
+		time.Sleep(50 * time.Millisecond)
+		if _, _, n, _ := srv.counts(); n != 1 {
+			t.Errorf("%d copies sent with a timeout below 3 intervals, want 1", n)
+		}
+	})
+	t.Run("cancelled while retransmitting", func(t *testing.T) {
+		srv := newTestServer(t, func(dns.ResponseWriter, *dns.Msg) {})
+		p := &Pool{}
+		defer p.CloseIdle()
+		ctx, cancel := context.WithCancel(context.Background())
+		time.AfterFunc(1200*time.Millisecond, cancel) // after the first copy again
+		start := time.Now()
+		r, err := p.Exchange(ctx, srv.addr, query("cancel.test."), 3*time.Second)
+		wantKind(t, r, err, KindTimeout)
+		if d := time.Since(start); d > 1800*time.Millisecond {
+			t.Errorf("the exchange ended %v after it started, %v after its context", d, d-1200*time.Millisecond)
+		}
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("error %v, want the context's", err)
+		}
+	})
+}
