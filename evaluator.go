@@ -120,7 +120,8 @@ type Evaluator struct {
 	// client (when STS is nil), which logs fetch failures and a policy's
 	// lint warnings once, when it fetches the policy, and of the default
 	// validator (when Resolver is nil), which logs each use of a negative
-	// trust anchor; a caller who sets STS or Resolver sets their Loggers. Evaluate itself logs nothing per message.
+	// trust anchor; a caller who sets STS or Resolver sets their
+	// Loggers. Evaluate itself logs nothing per message.
 	Logger *slog.Logger
 
 	once sync.Once
