@@ -119,10 +119,15 @@ func TestCloseIdleConnections(t *testing.T) {
 		}
 	}{
 		{"Stub", &Stub{Servers: []string{srv.Addr}}},
-		// With no anchor for test., the Validating proves a.test.
-		// insecure from the root down: its queries fail, which is
-		// enough to see their source ports.
-		{"Validating", &Validating{Servers: []string{srv.Addr}}},
+		// The only anchor is for another zone: a.test. is under no
+		// anchor, so Insecure with one query per lookup and no
+		// speculative key fetches (a prefetch still running after
+		// Lookup returned could put its socket back after
+		// CloseIdleConnections and be counted as a socket of before).
+		{"Validating", &Validating{Servers: []string{srv.Addr}, Anchors: []*dns.DS{{
+			Hdr:    dns.RR_Header{Name: "elsewhere.example.", Rrtype: dns.TypeDS, Class: dns.ClassINET, Ttl: 3600},
+			KeyTag: 1, Algorithm: dns.ECDSAP256SHA256, DigestType: dns.SHA256,
+			Digest: "0000000000000000000000000000000000000000000000000000000000000000"}}}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			// query returns the source addresses of a lookup's queries (a
@@ -152,6 +157,20 @@ func TestCloseIdleConnections(t *testing.T) {
 				t.Fatalf("second lookup from %v, first from %v: no socket was reused", second, first)
 			}
 			c.r.CloseIdleConnections()
+			// Hold the closed sockets' ports so that the kernel cannot
+			// give one of them to the new socket by chance; a port still
+			// held by an unclosed socket fails to bind and is caught by
+			// the check below.
+			for p := range first {
+				if pc, err := net.ListenPacket("udp", p); err == nil {
+					defer pc.Close()
+				}
+			}
+			for p := range second {
+				if pc, err := net.ListenPacket("udp", p); err == nil {
+					defer pc.Close()
+				}
+			}
 			for p := range query() {
 				if first[p] || second[p] {
 					t.Errorf("a query after CloseIdleConnections came from %s, a socket of before", p)
