@@ -5,14 +5,12 @@ import (
 	"encoding/json"
 	"flag"
 	"io"
-	"net"
 	"strconv"
 	"strings"
 	"testing"
 
-	"github.com/miekg/dns"
-
 	"github.com/smtptls/smtptls/examples/internal/demoworld"
+	"github.com/smtptls/smtptls/internal/rawserver"
 	"github.com/smtptls/smtptls/smtptlstest"
 )
 
@@ -38,30 +36,10 @@ func TestCheckHelp(t *testing.T) {
 	}
 }
 
-// blockingResolver is a recursive resolver on loopback that answers
-// every question with an empty NOERROR: DNSSEC records blocked, as on
-// the offline machine where the checker used to report
-// `MX: bogus: DS for . exists but the zone has no DNSKEY RRset`.
-func blockingResolver(t *testing.T) string {
-	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
-		m := new(dns.Msg)
-		m.SetReply(r)
-		w.WriteMsg(m)
-	})}
-	go srv.ActivateAndServe()
-	t.Cleanup(func() { srv.Shutdown() })
-	return pc.LocalAddr().String()
-}
-
 // TestCheckProbeFirst: through a resolver that blocks DNSSEC queries the
 // checker reports the start-up probe's finding, not a bogus MX RRset.
 func TestCheckProbeFirst(t *testing.T) {
-	srv := blockingResolver(t)
+	srv := rawserver.BlockingResolver(t)
 	for _, asJSON := range []bool{false, true} {
 		args := []string{"-timeout", "10s", "example.org", "example.net"}
 		if asJSON {

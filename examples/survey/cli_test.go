@@ -5,14 +5,13 @@ import (
 	"context"
 	"flag"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/miekg/dns"
+	"github.com/smtptls/smtptls/internal/rawserver"
 	"golang.org/x/net/html"
 )
 
@@ -58,25 +57,6 @@ func TestUsage(t *testing.T) {
 	}
 }
 
-// blockingResolver is a recursive resolver on loopback that answers
-// every question with an empty NOERROR: it passes no DNSSEC records, as
-// a network that blocks them does.
-func blockingResolver(t *testing.T) string {
-	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
-		m := new(dns.Msg)
-		m.SetReply(r)
-		w.WriteMsg(m)
-	})}
-	go srv.ActivateAndServe()
-	t.Cleanup(func() { srv.Shutdown() })
-	return pc.LocalAddr().String()
-}
-
 // TestUnfitResolver: a resolver through which DANE cannot work ends the
 // run before anything is written, with the start-up probe's finding.
 func TestUnfitResolver(t *testing.T) {
@@ -87,7 +67,7 @@ func TestUnfitResolver(t *testing.T) {
 	var errb bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	code := run(ctx, []string{"-resolver", blockingResolver(t), "-timeout", "5s", "-out", out, list}, nil, io.Discard, &errb, hooks{})
+	code := run(ctx, []string{"-resolver", rawserver.BlockingResolver(t), "-timeout", "5s", "-out", out, list}, nil, io.Discard, &errb, hooks{})
 	if code != 1 || !strings.Contains(errb.String(), "cannot support DANE") || !strings.Contains(errb.String(), "no DNSKEY") {
 		t.Errorf("exit %d, want 1 with the probe's finding:\n%s", code, errb.String())
 	}
