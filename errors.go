@@ -137,7 +137,7 @@ func (e *Error) Error() string {
 	}
 	if e.Err != nil {
 		b.WriteString(": ")
-		b.WriteString(quote.Text(e.Err.Error()))
+		b.WriteString(quote.Err(e.Err))
 	}
 	return b.String()
 }

@@ -114,6 +114,23 @@ func TestErrorsQuoteUntrustedText(t *testing.T) {
 	}
 }
 
+// TestErrorJoinedCause: the causes of an errors.Join (the resolver check
+// joins ErrDANEUnavailable with what it found) read as one line, parted
+// by "; ", not as one cause with an escaped line break; a line break
+// inside a cause is still escaped.
+func TestErrorJoinedCause(t *testing.T) {
+	t.Parallel()
+	e := &smtptls.Error{Kind: smtptls.KindResolver, Reason: "resolver self-check failed",
+		Err: errors.Join(smtptls.ErrDANEUnavailable, errors.New("127.0.0.1:53: no AD bit\nforged"))}
+	want := "smtptls: resolver unfit for DANE: resolver self-check failed: smtptls: the resolver cannot support DANE; 127.0.0.1:53: no AD bit\\nforged"
+	if got := e.Error(); got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+	if !errors.Is(e, smtptls.ErrDANEUnavailable) {
+		t.Error("errors.Is(ErrDANEUnavailable) no longer holds")
+	}
+}
+
 func TestErrorWithEmptyFields(t *testing.T) {
 	t.Parallel()
 	for k := smtptls.Kind(0); k < 32; k++ {

@@ -161,7 +161,7 @@ func (e *Error) Error() string {
 		s += " (" + quote.Name(e.Name) + ")"
 	}
 	if e.Err != nil {
-		s += ": " + quote.Text(e.Err.Error())
+		s += ": " + quote.Err(e.Err)
 	}
 	return s
 }

@@ -359,15 +359,15 @@ func evalFailure(err error) RcptResult {
 	var e *smtptls.Error
 	switch {
 	case errors.Is(err, smtptls.ErrNullMX):
-		return RcptResult{Status: Bounced, Code: 556, Enhanced: "5.1.10", Text: quote.Text(err.Error())}
+		return RcptResult{Status: Bounced, Code: 556, Enhanced: "5.1.10", Text: quote.Err(err)}
 	case errors.Is(err, smtptls.ErrNoSuchDomain):
-		return RcptResult{Status: Bounced, Code: 550, Enhanced: "5.1.2", Text: quote.Text(err.Error())}
+		return RcptResult{Status: Bounced, Code: 550, Enhanced: "5.1.2", Text: quote.Err(err)}
 	case errors.As(err, &e) && !e.Temporary():
-		return RcptResult{Status: Bounced, Code: 550, Enhanced: e.EnhancedCode(), Text: quote.Text(err.Error())}
+		return RcptResult{Status: Bounced, Code: 550, Enhanced: e.EnhancedCode(), Text: quote.Err(err)}
 	case errors.As(err, &e):
-		return RcptResult{Status: Deferred, Code: 451, Enhanced: e.EnhancedCode(), Text: quote.Text(err.Error())}
+		return RcptResult{Status: Deferred, Code: 451, Enhanced: e.EnhancedCode(), Text: quote.Err(err)}
 	}
-	return RcptResult{Status: Deferred, Code: 451, Enhanced: "4.4.3", Text: quote.Text(err.Error())}
+	return RcptResult{Status: Deferred, Code: 451, Enhanced: "4.4.3", Text: quote.Err(err)}
 }
 
 // policyChanged reports whether Recheck found a different MTA-STS policy.

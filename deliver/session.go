@@ -178,7 +178,7 @@ func deferral(enh string, err error) RcptResult {
 	if strings.HasPrefix(enh, "5.") {
 		enh = "4" + enh[1:]
 	}
-	return RcptResult{Status: Deferred, Code: 451, Enhanced: enh, Text: quote.Text(err.Error())}
+	return RcptResult{Status: Deferred, Code: 451, Enhanced: enh, Text: quote.Err(err)}
 }
 
 // enhanced returns the enhanced code an error carries, or def.

@@ -392,7 +392,7 @@ func (e *CheckError) Error() string {
 		s = "resolver: " + e.Kind.String()
 	}
 	if e.Err != nil {
-		s += ": " + quote.Text(e.Err.Error())
+		s += ": " + quote.Err(e.Err)
 	}
 	return s
 }

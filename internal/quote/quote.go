@@ -8,6 +8,7 @@ package quote
 
 import (
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -106,4 +107,57 @@ func appendCut(b []byte, consumed, total int) []byte {
 	b = append(b, "...("...)
 	b = strconv.AppendInt(b, int64(total), 10)
 	return append(b, " bytes)"...)
+}
+
+// Err returns Text(err.Error()), except that the parts of an errors.Join
+// (an error whose message is its parts' messages joined by newlines) are
+// joined by "; ": the line breaks that errors.Join itself puts between
+// them would otherwise show as `\n` in a one-line message, while a line
+// break inside a part is still escaped. The result is bounded as Text's.
+func Err(err error) string {
+	if err == nil {
+		return ""
+	}
+	if parts := joined(err); parts != nil {
+		s := make([]string, 0, len(parts))
+		for _, p := range parts {
+			s = append(s, Err(p))
+		}
+		return Text(strings.Join(s, "; "))
+	}
+	return Text(err.Error())
+}
+
+// joined returns the parts of err when err renders as errors.Join does,
+// nil otherwise (an error with its own wording of its parts keeps it).
+func joined(err error) []error {
+	u, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return nil
+	}
+	parts := u.Unwrap()
+	if len(parts) < 2 {
+		return nil
+	}
+	msg := err.Error()
+	for i, p := range parts {
+		if p == nil {
+			return nil
+		}
+		ps := p.Error()
+		if !strings.HasPrefix(msg, ps) {
+			return nil
+		}
+		msg = msg[len(ps):]
+		if i < len(parts)-1 {
+			if !strings.HasPrefix(msg, "\n") {
+				return nil
+			}
+			msg = msg[1:]
+		}
+	}
+	if msg != "" {
+		return nil
+	}
+	return parts
 }

@@ -1,6 +1,8 @@
 package quote
 
 import (
+	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -84,5 +86,43 @@ func TestText(t *testing.T) {
 		if got := Text(Text(tc.in)); got != Text(tc.in) {
 			t.Errorf("Text is not idempotent on %q: %s", tc.in, got)
 		}
+	}
+}
+
+// wordedJoin has parts but words them itself: Err keeps its wording.
+type wordedJoin []error
+
+func (w wordedJoin) Error() string   { return "both: " + w[0].Error() + " and\n" + w[1].Error() }
+func (w wordedJoin) Unwrap() []error { return w }
+
+func TestErr(t *testing.T) {
+	t.Parallel()
+	a, b, c := errors.New("a"), errors.New("b\nforged: line"), errors.New("c")
+	for _, tc := range []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"nil", nil, ""},
+		{"plain", a, "a"},
+		{"a line break inside an error is escaped", b, `b\nforged: line`},
+		{"errors.Join parts are joined by semicolons", errors.Join(a, b, c), `a; b\nforged: line; c`},
+		{"nested joins", errors.Join(a, errors.Join(c, a)), "a; c; a"},
+		{"a join of one is that error", errors.Join(b), `b\nforged: line`},
+		{"a join inside a wrap is text", fmt.Errorf("w: %w", errors.Join(a, c)), `w: a\nc`},
+		{"a join under a wrap, wrapped in a join", errors.Join(a, fmt.Errorf("w: %w", errors.Join(a, c))), `a; w: a\nc`},
+		{"an error with its own wording keeps it", wordedJoin{a, c}, `both: a and\nc`},
+	} {
+		if got := Err(tc.err); got != tc.want {
+			t.Errorf("%s: Err = %s, want %s", tc.name, got, tc.want)
+		}
+	}
+	// Bounded as Text is, however many parts.
+	parts := make([]error, 1000)
+	for i := range parts {
+		parts[i] = errors.New(strings.Repeat("x", 100))
+	}
+	if got := Err(errors.Join(parts...)); len(got) > MaxText+32 {
+		t.Errorf("Err of a 1000-part join is %d bytes, want at most %d", len(got), MaxText+32)
 	}
 }

@@ -115,7 +115,7 @@ type Error struct {
 func (e *Error) Error() string {
 	s := "wire: " + quote.Text(e.Reason) + " (" + quote.Text(e.Network+" "+e.Server) + ")"
 	if e.Err != nil {
-		s += ": " + quote.Text(e.Err.Error())
+		s += ": " + quote.Err(e.Err)
 	}
 	return s
 }
